@@ -1,0 +1,129 @@
+"""SQL implementation of :class:`tsbot.market.ports.CandleStore`."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tsbot.adapters.storage.tables import candles, instruments
+from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
+from tsbot.market.ports import SeriesInfo, UpsertResult
+
+_CHUNK = 5_000
+
+
+def dialect_insert(engine: AsyncEngine):  # type: ignore[no-untyped-def]
+    """The INSERT construct of the engine's dialect (both support ON CONFLICT DO NOTHING / DO UPDATE)."""
+    return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+
+class SqlCandleStore:
+    """Candles in the ``candles`` table, keyed by (exchange, symbol, timeframe, open_time_ms)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert = dialect_insert(engine)
+
+    async def upsert(self, key: SeriesKey, asset_class: str, frame: CandleFrame) -> UpsertResult:
+        """Insert bars not stored yet; bars already stored at the same open time are kept unchanged."""
+        where = _series_filter(key)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                self._insert(instruments)
+                .values(exchange=key.exchange, symbol=key.symbol, asset_class=asset_class)
+                .on_conflict_do_nothing()
+            )
+            before = (await conn.execute(select(func.count()).select_from(candles).where(*where))).scalar_one()
+            rows = [
+                {
+                    "exchange": key.exchange,
+                    "symbol": key.symbol,
+                    "timeframe": key.timeframe.value,
+                    "open_time_ms": t,
+                    "open": o,
+                    "high": h,
+                    "low": lo,
+                    "close": c,
+                    "volume": v,
+                }
+                for t, o, h, lo, c, v in zip(
+                    frame.open_time_ms.tolist(),
+                    frame.open.tolist(),
+                    frame.high.tolist(),
+                    frame.low.tolist(),
+                    frame.close.tolist(),
+                    frame.volume.tolist(),
+                    strict=True,
+                )
+            ]
+            stmt = self._insert(candles).on_conflict_do_nothing()
+            for start in range(0, len(rows), _CHUNK):
+                await conn.execute(stmt, rows[start : start + _CHUNK])
+            after = (await conn.execute(select(func.count()).select_from(candles).where(*where))).scalar_one()
+        inserted = int(after - before)
+        return UpsertResult(inserted=inserted, unchanged=len(rows) - inserted)
+
+    async def load(
+        self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None
+    ) -> CandleFrame:
+        """Bars oldest first, with ``open_time_ms <= end_ms`` when given, the last ``limit`` of them."""
+        cols = (candles.c.open_time_ms, candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume)
+        stmt = select(*cols).where(*_series_filter(key))
+        if end_ms is not None:
+            stmt = stmt.where(candles.c.open_time_ms <= end_ms)
+        if limit is not None:
+            stmt = stmt.order_by(candles.c.open_time_ms.desc()).limit(limit)
+        else:
+            stmt = stmt.order_by(candles.c.open_time_ms)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return CandleFrame.empty()
+        arr = np.array(rows, dtype=np.float64)
+        if limit is not None:
+            arr = arr[::-1]
+        return CandleFrame.from_rows(arr)
+
+    async def series(self) -> list[SeriesInfo]:
+        """Every stored series with bar count and first / last open time, ordered by exchange, symbol, timeframe."""
+        stmt = (
+            select(
+                candles.c.exchange,
+                candles.c.symbol,
+                candles.c.timeframe,
+                instruments.c.asset_class,
+                func.count(),
+                func.min(candles.c.open_time_ms),
+                func.max(candles.c.open_time_ms),
+            )
+            .join(
+                instruments,
+                (instruments.c.exchange == candles.c.exchange) & (instruments.c.symbol == candles.c.symbol),
+            )
+            .group_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe, instruments.c.asset_class)
+            .order_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [
+            SeriesInfo(SeriesKey(ex, sym, Timeframe(tf)), ac, int(n), int(first), int(last))
+            for ex, sym, tf, ac, n, first, last in rows
+        ]
+
+    async def last_open_ms(self, key: SeriesKey) -> int | None:
+        """Open time (ms UTC) of the newest stored bar of the series, or None."""
+        stmt = select(func.max(candles.c.open_time_ms)).where(*_series_filter(key))
+        async with self._engine.connect() as conn:
+            value = (await conn.execute(stmt)).scalar_one_or_none()
+        return None if value is None else int(value)
+
+
+def _series_filter(key: SeriesKey) -> tuple:  # type: ignore[type-arg]
+    return (
+        candles.c.exchange == key.exchange,
+        candles.c.symbol == key.symbol,
+        candles.c.timeframe == key.timeframe.value,
+    )

@@ -1,0 +1,1 @@
+"""Process entry points (thin: they call services)."""

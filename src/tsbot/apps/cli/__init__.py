@@ -1,0 +1,1 @@
+"""The ``tsbot`` command line (typer + rich)."""

@@ -1,0 +1,66 @@
+"""The ``tsbot`` command: ``tsbot scan``, ``tsbot data import|list|download``, ``tsbot db upgrade``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from tsbot.apps.cli.common import console, run, settings_or_exit
+from tsbot.apps.cli.data import data_app
+from tsbot.apps.cli.scan import scan_command
+
+app = typer.Typer(
+    name="tsbot",
+    help="tsbot: explained trading signals for crypto and US stocks from candles, news and signal posts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("scan")(scan_command)
+app.add_typer(data_app, name="data")
+
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the configured database to the newest schema."""
+    from tsbot.adapters.storage.database import create_engine, upgrade
+
+    settings = settings_or_exit()
+
+    async def _upgrade() -> None:
+        engine = create_engine(settings.effective_database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    run(_upgrade())
+    console.print(f"database at the newest schema: {settings.effective_database_url}", highlight=False)
+
+
+#: Options that take several values after one flag (``--symbols BTC/USDT ETH/USDT``).
+MULTI_VALUE_OPTIONS = frozenset({"--symbols"})
+
+
+def expand_multi_value(args: Sequence[str]) -> list[str]:
+    """Rewrite ``--symbols A B`` into ``--symbols A --symbols B`` (the form typer parses)."""
+    out: list[str] = []
+    current: str | None = None
+    for arg in args:
+        if arg.startswith("-"):
+            current = arg if arg in MULTI_VALUE_OPTIONS else None
+            out.append(arg)
+        elif current is not None and out and out[-1] != current:
+            out.extend((current, arg))
+        else:
+            out.append(arg)
+    return out
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(args=expand_multi_value(sys.argv[1:]), prog_name="tsbot")

@@ -1,0 +1,95 @@
+"""``tsbot scan``: explained BUY / SELL / HOLD signals for the watchlist."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from tsbot.apps.cli.common import console, err_console, run, settings_or_exit
+from tsbot.core.enums import Action
+from tsbot.core.time import parse_utc
+from tsbot.core.errors import TsbotError
+from tsbot.market.models import Timeframe
+from tsbot.signals.engine import price_decimals
+from tsbot.signals.service import ScanResult
+from tsbot.wiring import open_services
+
+_COLOURS = {Action.BUY: "bold green", Action.SELL: "bold red", Action.HOLD: "yellow"}
+
+
+def _fmt(value: float | None, decimals: int) -> str:
+    return "-" if value is None else f"{value:,.{decimals}f}"
+
+
+def render_table(result: ScanResult) -> Table:
+    """A rich table of the signals of a scan (one row per series)."""
+    table = Table(title="tsbot signals", show_lines=True, expand=True)
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("tf", no_wrap=True)
+    table.add_column("as of (UTC)", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("score", justify="right")
+    table.add_column("conf", justify="right")
+    table.add_column("price", justify="right", no_wrap=True)
+    table.add_column("stop", justify="right", no_wrap=True)
+    table.add_column("targets", justify="right")
+    table.add_column("tech / news", justify="right", no_wrap=True)
+    table.add_column("reasons", ratio=1)
+    for s in sorted(result.signals, key=lambda s: (-abs(s.score), s.key.symbol)):
+        d = price_decimals(s.price)
+        comps = s.components
+        news = "-" if comps.sentiment is None else f"{comps.sentiment:+.2f}"
+        table.add_row(
+            f"{s.key.symbol}\n[dim]{s.key.exchange}[/]",
+            s.key.timeframe.value,
+            f"{s.as_of:%Y-%m-%d %H:%M}",
+            Text(s.action.value, style=_COLOURS[s.action]),
+            f"{s.score:+.3f}",
+            f"{s.confidence:.2f}",
+            _fmt(s.price, d),
+            _fmt(s.stop_loss, d),
+            "\n".join(_fmt(t, d) for t in s.take_profit) or "-",
+            f"{comps.technical:+.2f} / {news}",
+            "\n".join(f"• {r}" for r in s.reasons),
+        )
+    return table
+
+
+def scan_command(
+    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Symbols to scan (default: the watchlist, "
+                                                       "else every stored series).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Only series of this timeframe (1h, 1d, ...).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO-8601 time (UTC): signals as known then.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of the table.")] = False,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the signals.")] = False,
+) -> None:
+    """Scan the watchlist and print explained BUY / SELL / HOLD signals."""
+    settings = settings_or_exit()
+    try:
+        tf = Timeframe.parse(timeframe) if timeframe else None
+        when = parse_utc(as_of) if as_of else None
+    except TsbotError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+    async def _scan() -> ScanResult:
+        async with open_services(settings) as services:
+            return await services.scan_service().scan(symbols, timeframe=tf, as_of=when, store=not no_store)
+
+    result = run(_scan())
+    if as_json:
+        typer.echo(json.dumps([s.to_dict() for s in result.signals], indent=2))
+    else:
+        console.print(render_table(result))
+        if result.status_changes:
+            changed = ", ".join(
+                f"{c.key.symbol} {c.from_action.value if c.from_action else 'new'} -> {c.to_action.value}"
+                for c in result.status_changes
+            )
+            console.print(f"Status changes stored: {changed}", highlight=False)
+    for skipped in result.skipped:
+        err_console.print(f"[yellow]skipped[/] {skipped.key}: {skipped.reason}", highlight=False)

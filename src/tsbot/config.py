@@ -1,0 +1,204 @@
+"""Configuration: pydantic-settings with the ``TSBOT_`` environment prefix, over YAML files.
+
+Sources, highest priority first:
+
+1. keyword arguments to :func:`load_settings` (tests, embedding);
+2. environment variables ``TSBOT_<KEY>``; nested keys use ``__`` (``TSBOT_TRADING__BUY_THRESHOLD=0.2``);
+3. the user's YAML files named by ``TSBOT_APP_CONFIG`` and ``TSBOT_TRADING_CONFIG``;
+4. the defaults shipped in the package: ``tsbot/defaults/app.yaml`` and ``tsbot/defaults/trading.yaml``.
+
+A wrong value raises :class:`tsbot.core.errors.ConfigError` whose message names the key (``trading.timeframe``),
+the value given and the allowed values.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from tsbot.core.errors import ConfigError
+from tsbot.market.models import Timeframe
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentWeights(_Strict):
+    """Weights of the fused score's components; each >= 0. Renormalised over the components present."""
+
+    technical: float = Field(0.7, ge=0)
+    sentiment: float = Field(0.3, ge=0)
+    ml: float = Field(0.0, ge=0)
+
+
+class TechnicalWeights(_Strict):
+    """Weights of the technical score's parts (RSI, EMA trend, MACD); each >= 0, not all zero."""
+
+    rsi: float = Field(0.35, ge=0)
+    trend: float = Field(0.35, ge=0)
+    macd: float = Field(0.30, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> TechnicalWeights:
+        if self.rsi + self.trend + self.macd <= 0:
+            raise ValueError("at least one technical weight must be positive")
+        return self
+
+
+class SentimentConfig(_Strict):
+    """Point-in-time news sentiment: decay half-life and maximum age in hours, evidence for full confidence."""
+
+    half_life_hours: float = Field(12.0, gt=0)
+    max_age_hours: float = Field(72.0, gt=0)
+    full_evidence_headlines: int = Field(10, ge=1)
+
+
+class TradingConfig(_Strict):
+    """Signal settings (``trading.yaml``). See the comments in the shipped file for each key."""
+
+    watchlist: list[str] = Field(default_factory=list)
+    timeframe: Timeframe | None = None
+    lookback_bars: int = Field(500, ge=50, le=10_000)
+    buy_threshold: float = Field(0.15, gt=0, le=1)
+    sell_threshold: float = Field(-0.15, ge=-1, lt=0)
+    weights: ComponentWeights = Field(default_factory=ComponentWeights)
+    technical_weights: TechnicalWeights = Field(default_factory=TechnicalWeights)
+    rsi_oversold: float = Field(30, gt=0, lt=50)
+    rsi_overbought: float = Field(70, gt=50, lt=100)
+    stop_atr_multiple: float = Field(2.0, gt=0)
+    take_profit_r: list[float] = Field(default_factory=lambda: [1.0, 2.0, 3.0], min_length=1)
+    sentiment: SentimentConfig = Field(default_factory=SentimentConfig)
+
+    @field_validator("take_profit_r")
+    @classmethod
+    def _increasing_positive(cls, value: list[float]) -> list[float]:
+        if any(r <= 0 for r in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("take-profit multiples must be positive and increasing, e.g. [1, 2, 3]")
+        return value
+
+
+class Settings(BaseSettings):
+    """All of tsbot's settings (``app.yaml`` keys at the top level, ``trading.yaml`` under ``trading``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TSBOT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    database_url: str = ""
+    data_dir: Path = Path("var")
+    log_level: LogLevel = "INFO"
+    http_timeout_s: float = Field(10.0, gt=0, le=300)
+    download_retries: int = Field(5, ge=0, le=20)
+    exchange_base_urls: dict[str, str] = Field(default_factory=dict)
+    alpaca_api_key: str | None = None
+    alpaca_secret_key: str | None = None
+    alpaca_data_url: str | None = None
+    trading: TradingConfig = Field(default_factory=TradingConfig)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: ``database_url``, or a SQLite file ``<data_dir>/tsbot.sqlite``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tsbot.sqlite').as_posix()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlFilesSource(settings_cls))
+
+
+def read_yaml(path: Path | None = None, *, default_resource: str | None = None) -> dict[str, Any]:
+    """Read a YAML mapping from ``path`` or from a file shipped in ``tsbot/defaults``.
+
+    Raises:
+        ConfigError: the file is missing, is not valid YAML (the message gives the line), or is not a mapping.
+    """
+    if path is not None:
+        name = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {name}: {exc.strerror}") from exc
+    else:
+        assert default_resource is not None
+        name = f"tsbot/defaults/{default_resource}"
+        text = resources.files("tsbot.defaults").joinpath(default_resource).read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"configuration file {name} is not valid YAML{where}: {problem}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"configuration file {name} must hold a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _YamlFilesSource(PydanticBaseSettingsSource):
+    """The shipped defaults, overlaid with the user's files from TSBOT_APP_CONFIG / TSBOT_TRADING_CONFIG."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        app = read_yaml(default_resource="app.yaml")
+        trading = read_yaml(default_resource="trading.yaml")
+        if user_app := os.environ.get("TSBOT_APP_CONFIG"):
+            app = _deep_merge(app, read_yaml(Path(user_app)))
+        if user_trading := os.environ.get("TSBOT_TRADING_CONFIG"):
+            trading = _deep_merge(trading, read_yaml(Path(user_trading)))
+        if app.get("database_url") in (None, ""):
+            app.pop("database_url", None)
+        return _deep_merge(app, {"trading": trading})
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error.get("loc", ()))
+    given = error.get("input")
+    message = error.get("msg", "invalid value")
+    if error.get("type") == "extra_forbidden":
+        return f"{key}: unknown key (check its spelling against the shipped app.yaml / trading.yaml)"
+    return f"{key}: {message} (got {given!r})"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from all sources (see the module docstring).
+
+    Raises:
+        ConfigError: a value is invalid (the message names each wrong key, the value and what is allowed), or a
+            YAML file is unreadable or malformed.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = "; ".join(_describe(e) for e in exc.errors(include_url=False))
+        raise ConfigError(f"invalid configuration: {lines}") from None

@@ -1,0 +1,1 @@
+"""Markets: instruments, timeframes, candle frames, and the ports to stores and data sources."""

@@ -1,0 +1,1 @@
+"""Sentiment: headlines, scores, the default model, and point-in-time aggregation per asset."""

@@ -1,0 +1,46 @@
+"""Value objects of the sentiment domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tsbot.core.enums import SentimentLabel
+
+
+@dataclass(frozen=True, slots=True)
+class SentimentScore:
+    """A model's judgement of one text.
+
+    Attributes:
+        label: the most probable class.
+        score: ``p(positive) - p(negative)``, in [-1, 1]; 0 is neutral.
+        probs: probability per label value (``"positive"``, ``"negative"``, ``"neutral"``), summing to 1.
+    """
+
+    label: SentimentLabel
+    score: float
+    probs: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """A news headline as tsbot stores it.
+
+    Attributes:
+        published_at: publication time, aware UTC.
+        source: publisher name (``"CoinTelegraph"``).
+        title: the headline.
+        summary: the lead or summary text ("" when none).
+        url: canonical link; unique per headline.
+        assets: base assets it mentions (``("BTC", "ETH")``), found by :func:`tsbot.sentiment.aliases.mentioned_assets`.
+        score: sentiment score in [-1, 1] from the model that scored it, or None before scoring.
+    """
+
+    published_at: datetime
+    source: str
+    title: str
+    summary: str
+    url: str
+    assets: tuple[str, ...] = ()
+    score: float | None = None

@@ -1,0 +1,153 @@
+"""The scan service: point-in-time signals for a watchlist, stored with their status changes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tsbot.config import TradingConfig
+from tsbot.core.errors import EmptyStoreError, NoDataBeforeError, NotFoundError, UnknownSymbolError
+from tsbot.core.time import from_ms, to_ms
+from tsbot.market.models import SeriesKey, Timeframe
+from tsbot.market.ports import CandleStore, SeriesInfo
+from tsbot.sentiment.aggregate import aggregate
+from tsbot.sentiment.ports import HeadlineStore
+from tsbot.signals.engine import SignalEngine, SignalInput, Skipped
+from tsbot.signals.models import Signal, StatusChange
+from tsbot.signals.ports import SignalStore
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """Signals computed by one scan, the series skipped (with a reason) and the status changes stored."""
+
+    signals: list[Signal] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    status_changes: list[StatusChange] = field(default_factory=list)
+
+
+def _norm(text: str) -> str:
+    return text.upper().replace("/", "").replace("-", "").replace("_", "").strip()
+
+
+def resolve_symbols(requested: Sequence[str], available: Sequence[SeriesInfo]) -> list[SeriesInfo]:
+    """Series matching the requested symbols, in request order.
+
+    A request matches a stored symbol case-insensitively, with or without a separator (``btcusdt``,
+    ``BTC/USDT``), or by its base when only one stored symbol has that base (``BTC``). A symbol may match several
+    series (one per timeframe or exchange); all of them are returned.
+
+    Raises:
+        UnknownSymbolError: a requested symbol matches nothing; the error lists the known symbols.
+    """
+    known = sorted({s.key.symbol for s in available})
+    by_norm: dict[str, str] = {_norm(sym): sym for sym in known}
+    by_base: dict[str, list[str]] = {}
+    for sym in known:
+        by_base.setdefault(_norm(sym.split("/", 1)[0]), []).append(sym)
+    chosen: list[SeriesInfo] = []
+    for text in requested:
+        sym = by_norm.get(_norm(text))
+        if sym is None and len(by_base.get(_norm(text), [])) == 1:
+            sym = by_base[_norm(text)][0]
+        if sym is None:
+            raise UnknownSymbolError(text, known)
+        chosen.extend(s for s in available if s.key.symbol == sym and s not in chosen)
+    return chosen
+
+
+class ScanService:
+    """Computes signals from the stores, as of the latest candle or a given time, and stores them."""
+
+    def __init__(
+        self,
+        candles: CandleStore,
+        headlines: HeadlineStore,
+        signals: SignalStore | None,
+        config: TradingConfig,
+        engine: SignalEngine | None = None,
+    ) -> None:
+        self._candles = candles
+        self._headlines = headlines
+        self._signals = signals
+        self._config = config
+        self._engine = engine or SignalEngine(config)
+
+    async def watchlist(self, symbols: Sequence[str] | None, timeframe: Timeframe | None) -> list[SeriesInfo]:
+        """The series a scan covers: the requested symbols, else the configured watchlist, else every stored
+        series; narrowed to ``timeframe`` (or the configured one) when set.
+
+        Raises:
+            EmptyStoreError: the store holds no candles.
+            UnknownSymbolError: a requested symbol is not stored.
+        """
+        available = await self._candles.series()
+        if not available:
+            raise EmptyStoreError("the candle store is empty: run `tsbot data import` to load the bundled data")
+        wanted = list(symbols or self._config.watchlist)
+        chosen = resolve_symbols(wanted, available) if wanted else list(available)
+        tf = timeframe or self._config.timeframe
+        if tf is not None:
+            chosen = [s for s in chosen if s.key.timeframe == tf]
+            if not chosen:
+                have = ", ".join(sorted({s.key.timeframe.value for s in available}))
+                raise NotFoundError(f"no stored series at timeframe {tf.value} for this watchlist; stored: {have}")
+        return chosen
+
+    async def scan(
+        self,
+        symbols: Sequence[str] | None = None,
+        *,
+        timeframe: Timeframe | None = None,
+        as_of: datetime | None = None,
+        store: bool = True,
+    ) -> ScanResult:
+        """Signals for the watchlist as of the latest stored candle of each series, or as of ``as_of``.
+
+        As of a time t, a series uses only bars that closed at or before t (open time + timeframe <= t) and
+        headlines published at or before the close of its last bar.
+
+        Raises:
+            EmptyStoreError, UnknownSymbolError: see :meth:`watchlist`.
+            NotFoundError: no series of the watchlist has the requested timeframe.
+            NoDataBeforeError: ``as_of`` is before the first closed candle of every series in the watchlist.
+        """
+        chosen = await self.watchlist(symbols, timeframe)
+        cfg = self._config
+        inputs: list[SignalInput] = []
+        result = ScanResult()
+        for info in chosen:
+            key = info.key
+            end_ms = None if as_of is None else to_ms(as_of) - key.timeframe.ms
+            if end_ms is not None and end_ms < info.first_open_ms:
+                first_close = from_ms(info.first_open_ms + key.timeframe.ms).isoformat()
+                result.skipped.append(Skipped(key, f"no closed candle at or before the requested time (first closes {first_close})"))
+                continue
+            frame = await self._candles.load(key, end_ms=end_ms, limit=cfg.lookback_bars)
+            asset = key.symbol.split("/", 1)[0]
+            signal_ms = int(frame.open_time_ms[-1]) + key.timeframe.ms
+            inputs.append(SignalInput(key, frame, await self._sentiment(asset, signal_ms), None, asset))
+        if not inputs and as_of is not None:
+            firsts = ", ".join(f"{s.key.symbol} {from_ms(s.first_open_ms + s.key.timeframe.ms):%Y-%m-%d %H:%M}" for s in chosen)
+            raise NoDataBeforeError(f"--as-of {as_of.isoformat()} is before the first closed candle ({firsts} UTC)")
+        computed, skipped = self._engine.evaluate(inputs)
+        result.signals = computed
+        result.skipped.extend(skipped)
+        if store and self._signals is not None and computed:
+            result.status_changes = await self._signals.save(computed)
+        return result
+
+    async def _sentiment(self, asset: str, signal_ms: int):  # type: ignore[no-untyped-def]
+        scfg = self._config.sentiment
+        end = from_ms(signal_ms)
+        series = await self._headlines.scored_series(
+            asset, start=end - timedelta(hours=scfg.max_age_hours), end=end
+        )
+        return aggregate(
+            series,
+            signal_ms,
+            half_life_hours=scfg.half_life_hours,
+            max_age_hours=scfg.max_age_hours,
+            full_evidence_headlines=scfg.full_evidence_headlines,
+        )

@@ -1,0 +1,55 @@
+"""The one place that names concrete adapters: :func:`open_services` builds tsbot's services from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tsbot.adapters.storage.candles import SqlCandleStore
+from tsbot.adapters.storage.database import create_engine, upgrade
+from tsbot.adapters.storage.headlines import SqlHeadlineStore
+from tsbot.adapters.storage.signals import SqlSignalStore
+from tsbot.config import Settings
+from tsbot.signals.service import ScanService
+
+
+@dataclass(slots=True)
+class Services:
+    """tsbot's services over one database. Create with :func:`open_services`."""
+
+    settings: Settings
+    db: AsyncEngine
+    candles: SqlCandleStore
+    headlines: SqlHeadlineStore
+    signals: SqlSignalStore
+
+    def scan_service(self) -> ScanService:
+        """A :class:`ScanService` over these stores and the settings' trading configuration."""
+        return ScanService(self.candles, self.headlines, self.signals, self.settings.trading)
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Services]:
+    """Connect to the configured database (migrating it to the newest schema unless ``migrate`` is False), yield
+    the services, and dispose of the connections on exit.
+
+    Raises:
+        tsbot.core.errors.ConfigError: the database URL is invalid.
+        tsbot.core.errors.TemporaryError: the database cannot be reached.
+    """
+    db = create_engine(settings.effective_database_url)
+    try:
+        if migrate:
+            await upgrade(db)
+        yield Services(
+            settings=settings,
+            db=db,
+            candles=SqlCandleStore(db),
+            headlines=SqlHeadlineStore(db),
+            signals=SqlSignalStore(db),
+        )
+    finally:
+        await db.dispose()

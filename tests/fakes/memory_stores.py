@@ -1,0 +1,131 @@
+"""Fast in-memory fakes of tsbot's stores, for unit tests and point-in-time checks over many cut times.
+
+:class:`FrameCandleStore` holds whole :class:`CandleFrame`\\ s and cuts them with binary search;
+:class:`MemoryHeadlineStore` and :class:`MemorySignalStore` follow the contracts of the SQL stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+
+from tsbot.market.models import CandleFrame, SeriesKey
+from tsbot.market.ports import SeriesInfo, UpsertResult
+from tsbot.sentiment.aggregate import HeadlineSeries
+from tsbot.sentiment.models import Headline
+from tsbot.signals.models import Signal, StatusChange
+
+
+class FrameCandleStore:
+    """Candles as one clean frame per series (replace-on-upsert is enough for the tests that use it)."""
+
+    def __init__(self, frames: dict[SeriesKey, tuple[str, CandleFrame]] | None = None) -> None:
+        self.frames: dict[SeriesKey, tuple[str, CandleFrame]] = dict(frames or {})
+
+    def cut(self, end_ms: int) -> FrameCandleStore:
+        """A store holding only the bars with open time <= ``end_ms`` (series left empty are dropped)."""
+        out = {}
+        for key, (ac, frame) in self.frames.items():
+            part = frame.until(end_ms)
+            if len(part):
+                out[key] = (ac, part)
+        return FrameCandleStore(out)
+
+    async def upsert(self, key: SeriesKey, asset_class: str, frame: CandleFrame) -> UpsertResult:
+        self.frames[key] = (asset_class, frame)
+        return UpsertResult(len(frame), 0)
+
+    async def load(self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None) -> CandleFrame:
+        _, frame = self.frames.get(key, ("", CandleFrame.empty()))
+        if end_ms is not None:
+            frame = frame.until(end_ms)
+        return frame.tail(limit) if limit is not None else frame
+
+    async def series(self) -> list[SeriesInfo]:
+        return sorted(
+            (SeriesInfo(k, ac, len(f), int(f.open_time_ms[0]), int(f.open_time_ms[-1]))
+             for k, (ac, f) in self.frames.items() if len(f)),
+            key=lambda s: (s.key.exchange, s.key.symbol, s.key.timeframe.value),
+        )
+
+    async def last_open_ms(self, key: SeriesKey) -> int | None:
+        entry = self.frames.get(key)
+        return int(entry[1].open_time_ms[-1]) if entry and len(entry[1]) else None
+
+
+class MemoryHeadlineStore:
+    """Scored headlines in memory, indexed per asset by publication time."""
+
+    def __init__(self, items: Sequence[Headline] = ()) -> None:
+        self.items: list[Headline] = []
+        self._urls: set[str] = set()
+        self._index: dict[str, HeadlineSeries] = {}
+        self._sync_add(items)
+
+    def _sync_add(self, items: Sequence[Headline]) -> int:
+        new = [h for h in items if h.url not in self._urls]
+        for h in new:
+            self._urls.add(h.url)
+        self.items.extend(new)
+        self.items.sort(key=lambda h: h.published_at)
+        per: dict[str, list[tuple[int, float]]] = {}
+        for h in self.items:
+            if h.score is not None:
+                for asset in h.assets:
+                    per.setdefault(asset, []).append((int(h.published_at.timestamp() * 1000), h.score))
+        self._index = {
+            a: HeadlineSeries(np.array([t for t, _ in v], dtype=np.int64), np.array([s for _, s in v]))
+            for a, v in per.items()
+        }
+        return len(new)
+
+    def cut(self, end: datetime) -> MemoryHeadlineStore:
+        """A store holding only headlines published at or before ``end``."""
+        return MemoryHeadlineStore([h for h in self.items if h.published_at <= end])
+
+    async def add(self, items: Sequence[Headline]) -> int:
+        return self._sync_add(items)
+
+    async def for_asset(self, asset: str, *, start: datetime, end: datetime) -> list[Headline]:
+        return [h for h in self.items if asset in h.assets and start <= h.published_at <= end]
+
+    async def scored_series(self, asset: str, *, start: datetime, end: datetime) -> HeadlineSeries:
+        s = self._index.get(asset)
+        if s is None:
+            return HeadlineSeries.empty()
+        lo = int(np.searchsorted(s.published_ms, int(start.timestamp() * 1000), side="left"))
+        hi = int(np.searchsorted(s.published_ms, int(end.timestamp() * 1000), side="right"))
+        return HeadlineSeries(s.published_ms[lo:hi], s.scores[lo:hi])
+
+    async def count(self) -> int:
+        return len(self.items)
+
+
+class MemorySignalStore:
+    """Signals per series and time; status changes as the SQL store records them."""
+
+    def __init__(self) -> None:
+        self.signals: dict[tuple[SeriesKey, datetime], Signal] = {}
+        self.changes: list[StatusChange] = []
+
+    async def save(self, signals: Sequence[Signal]) -> list[StatusChange]:
+        out = []
+        for sig in signals:
+            self.signals[(sig.key, sig.as_of)] = sig
+            earlier = [s for (k, t), s in self.signals.items() if k == sig.key and t < sig.as_of]
+            prev = max(earlier, key=lambda s: s.as_of) if earlier else None
+            if prev is None or prev.action != sig.action:
+                change = StatusChange(sig.key, sig.as_of, prev.action if prev else None, sig.action, sig.score)
+                self.changes.append(change)
+                out.append(change)
+        return out
+
+    async def latest(self, key: SeriesKey) -> Signal | None:
+        mine = [s for (k, _), s in self.signals.items() if k == key]
+        return max(mine, key=lambda s: s.as_of) if mine else None
+
+    async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:
+        mine = [c for c in self.changes if key is None or c.key == key]
+        return sorted(mine, key=lambda c: c.changed_at, reverse=True)[:limit]
