@@ -1,11 +1,13 @@
-"""Fast in-memory fakes of tsbot's stores, for unit tests and point-in-time checks over many cut times.
+"""In-process stores: the same contracts as the SQL stores, held in memory.
 
-:class:`FrameCandleStore` holds whole :class:`CandleFrame`\\ s and cuts them with binary search;
-:class:`MemoryHeadlineStore` and :class:`MemorySignalStore` follow the contracts of the SQL stores.
+Used for scans over data already in memory (benchmarks, replays) and for point-in-time checks, where
+:meth:`FrameCandleStore.cut` and :meth:`MemoryHeadlineStore.cut` build stores that hold only what was known at a
+time. :class:`FrameCandleStore` keeps one clean :class:`CandleFrame` per series and cuts it with binary search.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,7 +21,7 @@ from tsbot.signals.models import Signal, StatusChange
 
 
 class FrameCandleStore:
-    """Candles as one clean frame per series (replace-on-upsert is enough for the tests that use it)."""
+    """Candles as one validated frame per series. ``upsert`` merges by open time (stored bars win)."""
 
     def __init__(self, frames: dict[SeriesKey, tuple[str, CandleFrame]] | None = None) -> None:
         self.frames: dict[SeriesKey, tuple[str, CandleFrame]] = dict(frames or {})
@@ -34,8 +36,19 @@ class FrameCandleStore:
         return FrameCandleStore(out)
 
     async def upsert(self, key: SeriesKey, asset_class: str, frame: CandleFrame) -> UpsertResult:
-        self.frames[key] = (asset_class, frame)
-        return UpsertResult(len(frame), 0)
+        if key not in self.frames or not len(self.frames[key][1]):
+            self.frames[key] = (asset_class, frame)
+            return UpsertResult(len(frame), 0)
+        old_class, old = self.frames[key]
+        fresh = ~np.isin(frame.open_time_ms, old.open_time_ms)
+        if not fresh.any():
+            return UpsertResult(0, len(frame))
+        cols = ("open_time_ms", "open", "high", "low", "close", "volume")
+        merged = {c: np.concatenate([getattr(old, c), getattr(frame, c)[fresh]]) for c in cols}
+        order = np.argsort(merged["open_time_ms"], kind="stable")
+        self.frames[key] = (old_class, CandleFrame(**{c: np.ascontiguousarray(v[order]) for c, v in merged.items()}))
+        inserted = int(fresh.sum())
+        return UpsertResult(inserted, len(frame) - inserted)
 
     async def load(self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None) -> CandleFrame:
         _, frame = self.frames.get(key, ("", CandleFrame.empty()))
@@ -82,8 +95,17 @@ class MemoryHeadlineStore:
         return len(new)
 
     def cut(self, end: datetime) -> MemoryHeadlineStore:
-        """A store holding only headlines published at or before ``end``."""
-        return MemoryHeadlineStore([h for h in self.items if h.published_at <= end])
+        """A store holding only headlines published at or before ``end`` (nothing later is copied into it)."""
+        end_ms = int(end.timestamp() * 1000)
+        out = MemoryHeadlineStore()
+        k = bisect.bisect_right([h.published_at for h in self.items], end)
+        out.items = self.items[:k]
+        out._urls = {h.url for h in out.items}
+        out._index = {}
+        for asset, s in self._index.items():
+            n = int(np.searchsorted(s.published_ms, end_ms, side="right"))
+            out._index[asset] = HeadlineSeries(s.published_ms[:n].copy(), s.scores[:n].copy())
+        return out
 
     async def add(self, items: Sequence[Headline]) -> int:
         return self._sync_add(items)

@@ -1,0 +1,42 @@
+# tsbot: the two commands a newcomer needs are `make run` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+## run: install into .venv, load the bundled real data, and print the signals for every bundled series
+run: $(VENV)/.installed
+	$(BIN)/tsbot data import
+	$(BIN)/tsbot scan
+
+## test: install the development dependencies and run the whole test suite (what CI runs)
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+## test-fast: the suite without the slow, heavy checks
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/lint-imports
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/scan.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,160 @@
+"""The SQL stores on a real database (SQLite file and PostgreSQL): candles, headlines, signals, migrations."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import inspect
+
+from tsbot.adapters.storage.database import create_engine, downgrade, normalise_url, upgrade
+from tsbot.core.enums import Action
+from tsbot.core.errors import ConfigError
+from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
+from tsbot.market.service import import_candles
+from tsbot.sentiment.models import Headline
+from tsbot.signals.models import Components, Signal
+from tsbot.wiring import Services
+
+H = Timeframe.H1.ms
+T0 = 1_609_459_200_000
+KEY = SeriesKey("binance", "BTC/USDT", Timeframe.H1)
+
+
+def _rows(n: int, start: int = 0) -> np.ndarray:
+    i = np.arange(start, start + n, dtype=float)
+    close = 100 + i
+    return np.column_stack([T0 + i * H, close - 0.5, close + 1, close - 1, close, 10 + i])
+
+
+async def test_upsert_and_load_round_trip(services: Services) -> None:
+    store = services.candles
+    frame = CandleFrame.from_rows(_rows(50))
+    first = await store.upsert(KEY, "crypto", frame)
+    assert (first.inserted, first.unchanged) == (50, 0)
+    again = await store.upsert(KEY, "crypto", frame)
+    assert (again.inserted, again.unchanged) == (0, 50)  # idempotent
+    loaded = await store.load(KEY)
+    np.testing.assert_array_equal(loaded.open_time_ms, frame.open_time_ms)
+    np.testing.assert_array_equal(loaded.close, frame.close)  # float64 exact
+    assert await store.last_open_ms(KEY) == T0 + 49 * H
+
+
+async def test_point_in_time_load_cuts_at_end_and_limits(services: Services) -> None:
+    store = services.candles
+    await store.upsert(KEY, "crypto", CandleFrame.from_rows(_rows(100)))
+    part = await store.load(KEY, end_ms=T0 + 59 * H, limit=10)
+    assert part.open_time_ms.tolist() == [T0 + k * H for k in range(50, 60)]
+    assert len(await store.load(KEY, end_ms=T0 - 1)) == 0
+    assert len(await store.load(SeriesKey("binance", "NOPE/USDT", Timeframe.H1))) == 0
+    assert await store.last_open_ms(SeriesKey("binance", "NOPE/USDT", Timeframe.H1)) is None
+
+
+async def test_series_listing(services: Services) -> None:
+    store = services.candles
+    await store.upsert(KEY, "crypto", CandleFrame.from_rows(_rows(30)))
+    spy = SeriesKey("us", "SPY", Timeframe.D1)
+    daily = _rows(5)
+    daily[:, 0] = T0 + np.arange(5) * Timeframe.D1.ms
+    await store.upsert(spy, "stock", CandleFrame.from_rows(daily))
+    listing = {str(s.key): s for s in await store.series()}
+    assert listing["binance:BTC/USDT:1h"].count == 30
+    assert listing["binance:BTC/USDT:1h"].first_open_ms == T0
+    assert listing["us:SPY:1d"].asset_class == "stock"
+
+
+async def test_import_rejects_corrupt_rows_and_stays_idempotent(services: Services) -> None:
+    rows = _rows(10)
+    rows[3, 4] = np.nan  # NaN close
+    rows[5, 3] = rows[5, 2] + 5  # low above high
+    rows = np.vstack([rows, rows[7]])  # duplicate time
+    report = await import_candles(services.candles, KEY, "crypto", rows)
+    assert report.inserted == 8
+    assert report.rejected["nan"] == 1
+    assert report.rejected["high_below_low"] == 1
+    assert report.rejected["duplicate_time"] == 1
+    assert report.rejected_total == 3
+    assert [(g.start_ms, g.missing) for g in report.gaps] == [(T0 + 3 * H, 1), (T0 + 5 * H, 1)]
+    second = await import_candles(services.candles, KEY, "crypto", rows)
+    assert (second.inserted, second.unchanged) == (0, 8)
+
+
+def _headline(hours: float, url: str, assets: tuple[str, ...], score: float) -> Headline:
+    return Headline(
+        published_at=datetime(2022, 1, 1, tzinfo=UTC) + timedelta(hours=hours), source="test",
+        title=f"title {url}", summary="", url=url, assets=assets, score=score,
+    )
+
+
+async def test_headlines_point_in_time_and_dedup(services: Services) -> None:
+    store = services.headlines
+    items = [
+        _headline(0, "u1", ("BTC",), 0.5),
+        _headline(1, "u2", ("BTC", "ETH"), -0.2),
+        _headline(5, "u3", ("ETH",), 0.9),
+    ]
+    assert await store.add(items) == 3
+    assert await store.add(items + [_headline(6, "u4", (), 0.0)]) == 1  # only the new URL
+    assert await store.count() == 4
+    t = datetime(2022, 1, 1, tzinfo=UTC)
+    btc = await store.for_asset("BTC", start=t, end=t + timedelta(hours=1))
+    assert [h.url for h in btc] == ["u1", "u2"]
+    assert btc[1].assets == ("BTC", "ETH")
+    assert btc[0].published_at == t and btc[0].published_at.tzinfo is not None
+    series = await store.scored_series("ETH", start=t, end=t + timedelta(hours=4, minutes=59))
+    assert series.scores.tolist() == [-0.2]
+    assert series.published_ms.tolist() == [int((t + timedelta(hours=1)).timestamp() * 1000)]
+
+
+def _signal(hour: int, action: Action, score: float) -> Signal:
+    return Signal(
+        key=KEY, as_of=datetime(2022, 1, 1, hour, tzinfo=UTC), action=action, score=score, confidence=0.5,
+        price=100.0, stop_loss=95.0 if action is Action.BUY else None,
+        take_profit=[105.0, 110.0, 115.0] if action is Action.BUY else [],
+        components=Components(score, None, None), reasons=["because"],
+    )
+
+
+async def test_signals_record_status_changes(services: Services) -> None:
+    store = services.signals
+    changes = await store.save([_signal(1, Action.HOLD, 0.0), _signal(2, Action.HOLD, 0.05)])
+    assert [(c.from_action, c.to_action) for c in changes] == [(None, Action.HOLD)]
+    changes = await store.save([_signal(3, Action.BUY, 0.3)])
+    assert [(c.from_action, c.to_action) for c in changes] == [(Action.HOLD, Action.BUY)]
+    # storing the same time again replaces the values and records no second change
+    assert await store.save([replace(_signal(3, Action.BUY, 0.31))]) != []
+    assert len(await store.status_changes(KEY)) == 2
+    latest = await store.latest(KEY)
+    assert latest is not None
+    assert latest.action is Action.BUY and latest.score == pytest.approx(0.31)
+    assert latest.take_profit == [105.0, 110.0, 115.0]
+    assert latest.as_of == datetime(2022, 1, 1, 3, tzinfo=UTC)
+
+
+async def test_migrations_go_down_and_up(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        await downgrade(engine, "base")
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert "candles" not in names
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: inspect(c).get_table_names())
+        assert {"candles", "headlines", "headline_assets", "signals", "signal_status_changes", "instruments"} <= set(names)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url at all"])
+def test_unsupported_database_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="database_url"):
+        normalise_url(url)
+
+
+def test_plain_urls_get_async_drivers() -> None:
+    assert normalise_url("sqlite:///x.db").startswith("sqlite+aiosqlite:///")
+    assert normalise_url("postgresql://u@h/db").startswith("postgresql+asyncpg://")
