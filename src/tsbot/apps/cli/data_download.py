@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,9 +35,9 @@ ALPACA = "alpaca"
 def build_source(exchange: str, settings: Any) -> tuple[MarketDataSource, AssetClass]:
     """The market-data source for ``exchange`` and the asset class of its series.
 
-    ``"alpaca"`` gives an :class:`AlpacaSource` (stocks) from ``settings.alpaca_api_key``, ``alpaca_secret_key``
-    and ``alpaca_data_url``; any other id a :class:`CcxtSource` (crypto) whose API host is
-    ``settings.exchange_base_urls[exchange]`` when set. Both use ``settings.http_timeout_s``.
+    ``"alpaca"`` gives an :class:`AlpacaSource` (stocks) from ``settings.alpaca_api_key``,
+    ``alpaca_secret_key`` and ``alpaca_data_url``; any other id a :class:`CcxtSource` (crypto) whose API host
+    is ``settings.exchange_base_urls[exchange]`` when set. Both use ``settings.http_timeout_s``.
 
     Raises:
         ConfigError: unknown exchange id, or missing Alpaca keys.
@@ -52,7 +53,9 @@ def build_source(exchange: str, settings: Any) -> tuple[MarketDataSource, AssetC
         )
         return source, AssetClass.STOCK
     base_urls = getattr(settings, "exchange_base_urls", None) or {}
-    return CcxtSource(exchange_id, base_url=base_urls.get(exchange_id), timeout_s=timeout_s), AssetClass.CRYPTO
+    return CcxtSource(
+        exchange_id, base_url=base_urls.get(exchange_id), timeout_s=timeout_s
+    ), AssetClass.CRYPTO
 
 
 async def download_with_progress(
@@ -70,9 +73,9 @@ async def download_with_progress(
 ) -> DownloadReport:
     """Run :func:`tsbot.market.sync.download` with one rich progress bar per symbol.
 
-    Bars count candles; a bar's total is the number of closed bar slots in the range, and it is set to what was
-    actually stored once the symbol is done (gaps and holidays make that smaller). Extra keyword arguments go to
-    ``download`` (``page_limit``, ``backoff_s``...).
+    Bars count candles; a bar's total is the number of closed bar slots in the range, and it is set to what
+    was actually stored once the symbol is done (gaps and holidays make that smaller). Extra keyword arguments
+    go to ``download`` (``page_limit``, ``backoff_s``...).
     """
     unique = list(dict.fromkeys(symbols))
     columns = (
@@ -89,8 +92,16 @@ async def download_with_progress(
             progress.update(tasks[symbol], completed=done, total=max(expected, done))
 
         report = await download(
-            source, store, unique, timeframe, since=since, until=until, asset_class=asset_class,
-            retries=retries, progress=on_progress, **download_options,
+            source,
+            store,
+            unique,
+            timeframe,
+            since=since,
+            until=until,
+            asset_class=asset_class,
+            retries=retries,
+            progress=on_progress,
+            **download_options,
         )
         for one in report.symbols:
             task = progress.tasks[tasks[one.symbol]]
@@ -107,22 +118,43 @@ def _at(value: datetime | None) -> str:
 
 
 def render_report(report: DownloadReport, console: Console) -> None:
-    """Print a summary table: one row per symbol with counts, first / last open time (UTC) and any error."""
-    table = Table(title=f"{report.exchange} {report.timeframe.value} download", title_justify="left")
-    table.add_column("symbol")
-    table.add_column("status")
-    for name in ("fetched", "inserted", "rejected", "retries"):
-        table.add_column(name, justify="right")
-    table.add_column("first open (UTC)")
-    table.add_column("last open (UTC)")
-    table.add_column("note", overflow="fold")
+    """Print a summary table (one row per symbol: bars fetched, new (inserted), bad (rejected), retries, first
+    / last bar open time in UTC; failed symbols in red), then each failed symbol's error and any note below
+    it."""
+    table = Table(
+        title=f"{report.exchange} {report.timeframe.value} download",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        caption="new: bars inserted; bad: bars rejected as invalid; times: bar open, UTC",
+        caption_justify="left",
+    )
+    table.add_column("symbol", no_wrap=True)
+    for name in ("fetched", "new", "bad", "retries"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("first", no_wrap=True)
+    table.add_column("last", no_wrap=True)
     for one in report.symbols:
-        status = "[green]ok" if one.ok else "[red]failed"
         table.add_row(
-            one.symbol, status, str(one.fetched), str(one.inserted), str(one.rejected), str(one.retries),
-            _at(one.first_open_at), _at(one.last_open_at), one.error or one.note or "",
+            one.symbol,
+            str(one.fetched),
+            str(one.inserted),
+            str(one.rejected),
+            str(one.retries),
+            _at(one.first_open_at),
+            _at(one.last_open_at),
+            style=None if one.ok else "red",
         )
     console.print(table)
+    for one in report.symbols:
+        if one.error:
+            console.print(f"[red]{one.symbol} failed:[/] {one.error}", highlight=False)
+        elif one.note:
+            console.print(f"[dim]{one.symbol}: {one.note}[/]", highlight=False)
+    failed = len(report.failed)
+    summary = f"{report.inserted} new bars; {len(report.symbols) - failed} symbol(s) ok, {failed} failed"
+    console.print(summary if not failed else f"[red]{summary}", highlight=False)
 
 
 async def _download_into_store(
@@ -140,8 +172,15 @@ async def _download_into_store(
     try:
         async with open_services(settings) as services:
             return await download_with_progress(
-                source, services.candles, symbols, timeframe, since=since, until=until,
-                asset_class=asset_class, retries=int(settings.download_retries), console=console,
+                source,
+                services.candles,
+                symbols,
+                timeframe,
+                since=since,
+                until=until,
+                asset_class=asset_class,
+                retries=int(settings.download_retries),
+                console=console,
             )
     finally:
         await source.close()
@@ -157,7 +196,8 @@ def run_download(
     *,
     console: Console | None = None,
 ) -> int:
-    """Download candles of ``symbols`` from ``exchange`` into the configured store; print progress and a summary.
+    """Download candles of ``symbols`` from ``exchange`` into the configured store; print progress and a
+    summary.
 
     Args:
         exchange: ccxt exchange id (``"binance"``) or ``"alpaca"`` for US stocks.
@@ -170,7 +210,7 @@ def run_download(
 
     Returns:
         Exit code: 0 when every symbol succeeded, 1 when any failed (the table says why), 2 when the input or
-        the configuration is invalid (nothing was downloaded).
+            the configuration is invalid (nothing was downloaded).
 
     Must be called outside a running event loop (it runs one with :func:`asyncio.run`).
     """

@@ -1,0 +1,1 @@
+"""Market data sources: ccxt exchanges and Alpaca."""
