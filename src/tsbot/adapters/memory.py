@@ -138,10 +138,15 @@ class MemorySignalStore:
             self.signals[(sig.key, sig.as_of)] = sig
             earlier = [s for (k, t), s in self.signals.items() if k == sig.key and t < sig.as_of]
             prev = max(earlier, key=lambda s: s.as_of) if earlier else None
-            if prev is None or prev.action != sig.action:
-                change = StatusChange(sig.key, sig.as_of, prev.action if prev else None, sig.action, sig.score)
-                self.changes.append(change)
-                out.append(change)
+            old = [c for c in self.changes if c.key == sig.key and c.changed_at == sig.as_of]
+            if prev is not None and prev.action == sig.action:
+                self.changes = [c for c in self.changes if c not in old]
+                continue
+            change = StatusChange(sig.key, sig.as_of, prev.action if prev else None, sig.action, sig.score)
+            if old and (old[0].from_action, old[0].to_action) == (change.from_action, change.to_action):
+                continue  # recorded already
+            self.changes = [c for c in self.changes if c not in old] + [change]
+            out.append(change)
         return out
 
     async def latest(self, key: SeriesKey) -> Signal | None:

@@ -4,6 +4,7 @@ published by t). Runs on the real bundled candles and headlines, scored by the s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,13 +23,15 @@ TIMES_PER_SERIES = 50
 
 
 @pytest.fixture(scope="module")
-async def full_stores() -> tuple[FrameCandleStore, MemoryHeadlineStore]:
-    candles = FrameCandleStore()
-    for item in bundled_series():
-        frame = validate_rows(read_bundled_rows(item), item.key.timeframe).frame
-        await candles.upsert(item.key, item.asset_class.value, frame)
+def full_stores() -> tuple[FrameCandleStore, MemoryHeadlineStore]:
+    candles = FrameCandleStore(
+        {
+            item.key: (item.asset_class.value, validate_rows(read_bundled_rows(item), item.key.timeframe).frame)
+            for item in bundled_series()
+        }
+    )
     headlines = MemoryHeadlineStore()
-    await import_headlines(headlines, load_default_model(), read_bundled_headlines())
+    asyncio.run(import_headlines(headlines, load_default_model(), read_bundled_headlines()))
     return candles, headlines
 
 
@@ -60,7 +63,7 @@ async def test_signals_from_full_store_equal_signals_from_store_cut_at_t(
     assert len(series) == len(bundled_series()) == 17
     for info in series:
         tf = info.key.timeframe.ms
-        first_t = info.first_open_ms + (MIN_BARS + 5) * tf  # late enough for a full warm-up
+        first_t = int(candles.frames[info.key][1].open_time_ms[MIN_BARS]) + tf  # after a full warm-up
         last_t = info.last_open_ms + tf
         for t_ms in _random_times(first_t, last_t, news_ms, rng):
             t = datetime.fromtimestamp(t_ms / 1000, tz=UTC)

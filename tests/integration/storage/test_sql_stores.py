@@ -124,7 +124,7 @@ async def test_signals_record_status_changes(services: Services) -> None:
     changes = await store.save([_signal(3, Action.BUY, 0.3)])
     assert [(c.from_action, c.to_action) for c in changes] == [(Action.HOLD, Action.BUY)]
     # storing the same time again replaces the values and records no second change
-    assert await store.save([replace(_signal(3, Action.BUY, 0.31))]) != []
+    assert await store.save([replace(_signal(3, Action.BUY, 0.31))]) == []
     assert len(await store.status_changes(KEY)) == 2
     latest = await store.latest(KEY)
     assert latest is not None
@@ -158,3 +158,13 @@ def test_unsupported_database_url_is_a_config_error(url: str) -> None:
 def test_plain_urls_get_async_drivers() -> None:
     assert normalise_url("sqlite:///x.db").startswith("sqlite+aiosqlite:///")
     assert normalise_url("postgresql://u@h/db").startswith("postgresql+asyncpg://")
+
+
+async def test_status_change_follows_a_replaced_action(services: Services) -> None:
+    store = services.signals
+    await store.save([_signal(1, Action.HOLD, 0.0), _signal(2, Action.BUY, 0.3)])
+    changes = await store.save([_signal(2, Action.HOLD, 0.1)])  # recomputed: no longer a change
+    assert changes == []
+    assert [(c.from_action, c.to_action) for c in await store.status_changes(KEY)] == [(None, Action.HOLD)]
+    changes = await store.save([_signal(2, Action.SELL, -0.3)])
+    assert [(c.from_action, c.to_action) for c in changes] == [(Action.HOLD, Action.SELL)]

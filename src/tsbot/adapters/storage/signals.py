@@ -75,8 +75,18 @@ class SqlSignalStore:
             )
         ).scalar_one_or_none()
         from_action = Action(previous) if previous is not None else None
+        recorded = (
+            await conn.execute(
+                select(signal_status_changes.c.from_action, signal_status_changes.c.to_action).where(
+                    signal_status_changes.c.signal_id == signal_id
+                )
+            )
+        ).first()
+        wanted = None if from_action == sig.action else (from_action.value if from_action else None, sig.action.value)
+        if recorded is not None and tuple(recorded) == wanted:
+            return None  # this change is stored already: a re-run reports nothing new
         await conn.execute(delete(signal_status_changes).where(signal_status_changes.c.signal_id == signal_id))
-        if from_action == sig.action:
+        if wanted is None:
             return None
         await conn.execute(
             signal_status_changes.insert().values(
