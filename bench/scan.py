@@ -50,24 +50,31 @@ def build_universe(n_symbols: int, bars: int, seed: int = 7) -> dict[SeriesKey, 
         i = k % len(sources)
         frame = frames[i]
         start = int(rng.integers(0, len(frame) - bars))
-        window = CandleFrame(*(np.ascontiguousarray(getattr(frame, c)[start : start + bars]) for c in
-                               ("open_time_ms", "open", "high", "low", "close", "volume")))
+        window = CandleFrame(
+            *(
+                np.ascontiguousarray(getattr(frame, c)[start : start + bars])
+                for c in ("open_time_ms", "open", "high", "low", "close", "volume")
+            )
+        )
         out[SeriesKey("binance", f"{sources[i].key.symbol}:{k}", Timeframe.H1)] = window
     return out
 
 
-def bare_talib(frames: list[CandleFrame]) -> None:
-    """The TA-Lib calls of one scan, and nothing else."""
+def bare_talib(frames: list[CandleFrame], undecorated: bool = False) -> None:
+    """The TA-Lib calls of one scan, and nothing else: through TA-Lib's public functions, or through the functions
+    underneath its pandas / polars dispatcher (``__wrapped__``), the fastest way to call TA-Lib from Python."""
+    raw = (lambda fn: getattr(fn, "__wrapped__", fn)) if undecorated else (lambda fn: fn)
+    rsi, ema, macd, atr, sma = raw(talib.RSI), raw(talib.EMA), raw(talib.MACD), raw(talib.ATR), raw(talib.SMA)
     for f in frames:
         c, h, low, v = f.close, f.high, f.low, f.volume
-        talib.RSI(c, 14)
-        talib.EMA(c, 20)
-        talib.EMA(c, 50)
-        talib.EMA(c, 200)
-        talib.MACD(c, 12, 26, 9)
-        talib.ATR(h, low, c, 14)
-        talib.ATR(h, low, c, 10)
-        talib.SMA(v, 20)
+        rsi(c, 14)
+        ema(c, 20)
+        ema(c, 50)
+        ema(c, 200)
+        macd(c, 12, 26, 9)
+        atr(h, low, c, 14)
+        atr(h, low, c, 10)
+        sma(v, 20)
 
 
 def best_of(rounds: int, fn) -> float:  # type: ignore[no-untyped-def]
@@ -80,7 +87,9 @@ def best_of(rounds: int, fn) -> float:  # type: ignore[no-untyped-def]
     return min(times)
 
 
-async def sqlite_scan(universe: dict[SeriesKey, CandleFrame], headlines: MemoryHeadlineStore, rounds: int) -> float:
+async def sqlite_scan(
+    universe: dict[SeriesKey, CandleFrame], headlines: MemoryHeadlineStore, rounds: int
+) -> float:
     from tsbot.wiring import open_services
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,28 +132,49 @@ def main() -> None:
     whole_scan()  # warm-up
     bare_talib(frames)
     t_bare = best_of(args.rounds, lambda: bare_talib(frames))
+    t_raw = best_of(args.rounds, lambda: bare_talib(frames, undecorated=True))
     t_scan = best_of(args.rounds, whole_scan)
     with_news = sum(s.components.sentiment is not None for s in asyncio.run(scan.scan(store=False)).signals)
 
-    table = Table(title=f"scan: {len(frames):,} symbols x {args.bars} 1h bars (best of {args.rounds}, one core)")
+    table = Table(
+        title=f"scan: {len(frames):,} symbols x {args.bars} 1h bars (best of {args.rounds}, one core)"
+    )
     table.add_column("what")
     table.add_column("seconds", justify="right")
     table.add_column("symbols/s", justify="right")
     table.add_column("x bare TA-Lib", justify="right")
-    table.add_row("bare TA-Lib calls", f"{t_bare:.4f}", f"{len(frames) / t_bare:,.0f}", "1.00")
-    table.add_row("whole scan (in-process stores)", f"{t_scan:.4f}", f"{len(frames) / t_scan:,.0f}",
-                  f"{t_scan / t_bare:.2f}")
+    table.add_row(
+        "bare TA-Lib calls (public functions)", f"{t_bare:.4f}", f"{len(frames) / t_bare:,.0f}", "1.00"
+    )
+    table.add_row(
+        "bare TA-Lib calls (undecorated)",
+        f"{t_raw:.4f}",
+        f"{len(frames) / t_raw:,.0f}",
+        f"{t_raw / t_bare:.2f}",
+    )
+    table.add_row(
+        "whole scan (in-process stores)",
+        f"{t_scan:.4f}",
+        f"{len(frames) / t_scan:,.0f}",
+        f"{t_scan / t_bare:.2f}",
+    )
     if args.sqlite:
         t_sql = asyncio.run(sqlite_scan(universe, headlines, max(1, args.rounds // 2)))
-        table.add_row("whole scan (SQLite store)", f"{t_sql:.4f}", f"{len(frames) / t_sql:,.0f}",
-                      f"{t_sql / t_bare:.2f}")
+        table.add_row(
+            "whole scan (SQLite store)",
+            f"{t_sql:.4f}",
+            f"{len(frames) / t_sql:,.0f}",
+            f"{t_sql / t_bare:.2f}",
+        )
     console.print(table)
     console.print(f"{with_news} of {len(frames)} signals had headlines in their window.")
     ratio = t_scan / t_bare
+    ratio_raw = t_scan / t_raw
     ok_rate = len(frames) / t_scan >= 1000
     console.print(
-        f"goal >= 1,000 symbols/s: {'met' if ok_rate else 'NOT met'}; "
-        f"goal <= 1.5 x bare TA-Lib: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f})"
+        f"goal >= 1,000 symbols/s: {'met' if ok_rate else 'NOT met'} ({len(frames) / t_scan:,.0f}); "
+        f"goal <= 1.5 x bare TA-Lib: {'met' if ratio <= 1.5 else 'NOT met'} ({ratio:.2f} x the public functions, "
+        f"{ratio_raw:.2f} x the undecorated ones)"
     )
 
 

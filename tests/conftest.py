@@ -81,7 +81,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'tsbot.sqlite'}"
     url = request.getfixturevalue("pg_database_url")
     if url is None:
-        pytest.skip(f"no PostgreSQL answers at {make_url(PG_URL).render_as_string()} (set TSBOT_TEST_POSTGRES_URL)")
+        pytest.skip(
+            f"no PostgreSQL answers at {make_url(PG_URL).render_as_string()} (set TSBOT_TEST_POSTGRES_URL)"
+        )
 
     async def _truncate() -> None:
         engine = create_engine(url)

@@ -11,8 +11,20 @@ from pathlib import Path
 import pytest
 
 EXE = str(Path(sys.executable).with_name("tsbot"))
-JSON_KEYS = ["symbol", "exchange", "timeframe", "as_of", "action", "score", "confidence", "price", "stop_loss",
-             "take_profit", "components", "reasons"]
+JSON_KEYS = [
+    "symbol",
+    "exchange",
+    "timeframe",
+    "as_of",
+    "action",
+    "score",
+    "confidence",
+    "price",
+    "stop_loss",
+    "take_profit",
+    "components",
+    "reasons",
+]
 
 
 def _tsbot(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -54,8 +66,20 @@ def test_import_then_scan_every_bundled_series(env: dict[str, str]) -> None:
     assert all(list(s) == JSON_KEYS for s in signals)
     assert {s["action"] for s in signals} <= {"BUY", "SELL", "HOLD"}
 
-    picked = json.loads(_tsbot("scan", "--json", "--symbols", "BTC/USDT", "ETH/USDT", "--timeframe", "1h",
-                               "--as-of", "2022-03-01T12:00:00Z", env=env).stdout)
+    picked = json.loads(
+        _tsbot(
+            "scan",
+            "--json",
+            "--symbols",
+            "BTC/USDT",
+            "ETH/USDT",
+            "--timeframe",
+            "1h",
+            "--as-of",
+            "2022-03-01T12:00:00Z",
+            env=env,
+        ).stdout
+    )
     assert [s["symbol"] for s in picked] == ["BTC/USDT", "ETH/USDT"]
     assert all(s["as_of"] == "2022-03-01T12:00:00Z" for s in picked)
     assert all(s["components"]["sentiment"] is not None for s in picked)

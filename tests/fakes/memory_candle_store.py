@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 
 from tsbot.market.models import CandleFrame, SeriesKey
@@ -51,6 +53,14 @@ class MemoryCandleStore:
             return CandleFrame.empty()
         rows = np.array([(t, *bars[t]) for t in times], dtype=np.float64)
         return CandleFrame.from_rows(rows)
+
+    async def load_many(
+        self, keys: Sequence[SeriesKey], *, end_ms: Mapping[SeriesKey, int] | None = None, limit: int
+    ) -> dict[SeriesKey, CandleFrame]:
+        """:meth:`load` per key."""
+        return {
+            k: await self.load(k, end_ms=None if end_ms is None else end_ms.get(k), limit=limit) for k in keys
+        }
 
     async def series(self) -> list[SeriesInfo]:
         """Every series with at least one bar, sorted by key text."""

@@ -8,7 +8,7 @@ time. :class:`FrameCandleStore` keeps one clean :class:`CandleFrame` per series 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -25,6 +25,7 @@ class FrameCandleStore:
 
     def __init__(self, frames: dict[SeriesKey, tuple[str, CandleFrame]] | None = None) -> None:
         self.frames: dict[SeriesKey, tuple[str, CandleFrame]] = dict(frames or {})
+        self._listing: list[SeriesInfo] | None = None
 
     def cut(self, end_ms: int) -> FrameCandleStore:
         """A store holding only the bars with open time <= ``end_ms`` (series left empty are dropped)."""
@@ -36,6 +37,7 @@ class FrameCandleStore:
         return FrameCandleStore(out)
 
     async def upsert(self, key: SeriesKey, asset_class: str, frame: CandleFrame) -> UpsertResult:
+        self._listing = None
         if key not in self.frames or not len(self.frames[key][1]):
             self.frames[key] = (asset_class, frame)
             return UpsertResult(len(frame), 0)
@@ -46,20 +48,45 @@ class FrameCandleStore:
         cols = ("open_time_ms", "open", "high", "low", "close", "volume")
         merged = {c: np.concatenate([getattr(old, c), getattr(frame, c)[fresh]]) for c in cols}
         order = np.argsort(merged["open_time_ms"], kind="stable")
-        self.frames[key] = (old_class, CandleFrame(**{c: np.ascontiguousarray(v[order]) for c, v in merged.items()}))
+        self.frames[key] = (
+            old_class,
+            CandleFrame(**{c: np.ascontiguousarray(v[order]) for c, v in merged.items()}),
+        )
         inserted = int(fresh.sum())
         return UpsertResult(inserted, len(frame) - inserted)
 
-    async def load(self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None) -> CandleFrame:
+    async def load(
+        self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None
+    ) -> CandleFrame:
         _, frame = self.frames.get(key, ("", CandleFrame.empty()))
         if end_ms is not None:
             frame = frame.until(end_ms)
         return frame.tail(limit) if limit is not None else frame
 
+    async def load_many(
+        self, keys: Sequence[SeriesKey], *, end_ms: Mapping[SeriesKey, int] | None = None, limit: int
+    ) -> dict[SeriesKey, CandleFrame]:
+        out = {}
+        empty = CandleFrame.empty()
+        for key in keys:
+            entry = self.frames.get(key)
+            frame = entry[1] if entry is not None else empty
+            end = None if end_ms is None else end_ms.get(key)
+            out[key] = (frame if end is None else frame.until(end)).tail(limit)
+        return out
+
     async def series(self) -> list[SeriesInfo]:
+        if self._listing is None:
+            self._listing = self._list()
+        return list(self._listing)
+
+    def _list(self) -> list[SeriesInfo]:
         return sorted(
-            (SeriesInfo(k, ac, len(f), int(f.open_time_ms[0]), int(f.open_time_ms[-1]))
-             for k, (ac, f) in self.frames.items() if len(f)),
+            (
+                SeriesInfo(k, ac, len(f), int(f.open_time_ms[0]), int(f.open_time_ms[-1]))
+                for k, (ac, f) in self.frames.items()
+                if len(f)
+            ),
             key=lambda s: (s.key.exchange, s.key.symbol, s.key.timeframe.value),
         )
 

@@ -33,7 +33,9 @@ class FeatureSpec:
 
 FEATURES: dict[str, FeatureSpec] = {
     "returns": FeatureSpec("close[i] / close[i-1] - 1", "ratio", 1),
-    "volatility": FeatureSpec("population std of `returns` over 20 bars (TA-Lib STDDEV)", "ratio per bar", 20),
+    "volatility": FeatureSpec(
+        "population std of `returns` over 20 bars (TA-Lib STDDEV)", "ratio per bar", 20
+    ),
     "sma_20": FeatureSpec("simple mean of close over 20 bars", "quote currency", 19),
     "ema_20": FeatureSpec("EMA of close, alpha = 2/21, seeded by SMA(20)", "quote currency", 19),
     "sma_50": FeatureSpec("simple mean of close over 50 bars", "quote currency", 49),
@@ -52,7 +54,9 @@ FEATURES: dict[str, FeatureSpec] = {
     "atr": FeatureSpec("Wilder's average true range over 14 bars", "quote currency", 14),
     "volume_ma": FeatureSpec("simple mean of volume over 20 bars", "base units", 19),
     "volume_ratio": FeatureSpec("volume / volume_ma", "ratio", 19),
-    "obv": FeatureSpec("on-balance volume (Granville): cumulative volume signed by the close's change", "base units", 0),
+    "obv": FeatureSpec(
+        "on-balance volume (Granville): cumulative volume signed by the close's change", "base units", 0
+    ),
     "support": FeatureSpec("lowest low of the last 20 bars including this one", "quote currency", 19),
     "resistance": FeatureSpec("highest high of the last 20 bars including this one", "quote currency", 19),
     "log_returns": FeatureSpec("ln(close[i] / close[i-1])", "log ratio", 1),
@@ -121,4 +125,8 @@ def feature_matrix(frame: CandleFrame) -> np.ndarray:
     """The features as a float64 matrix of shape ``(len(frame), len(FEATURE_NAMES))``, columns in
     :data:`FEATURE_NAMES` order."""
     feats = compute_features(frame)
-    return np.column_stack([feats[name] for name in FEATURE_NAMES]) if len(frame) else np.empty((0, len(FEATURES)))
+    return (
+        np.column_stack([feats[name] for name in FEATURE_NAMES])
+        if len(frame)
+        else np.empty((0, len(FEATURES)))
+    )

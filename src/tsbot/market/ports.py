@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,6 +39,14 @@ class CandleStore(Protocol):
         self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None
     ) -> CandleFrame:
         """Bars of a series oldest first, up to and including ``end_ms`` when given, the last ``limit`` of them."""
+        ...
+
+    async def load_many(
+        self, keys: Sequence[SeriesKey], *, end_ms: Mapping[SeriesKey, int] | None = None, limit: int
+    ) -> dict[SeriesKey, CandleFrame]:
+        """:meth:`load` for many series at once (one round trip where the store allows): the last ``limit`` bars
+        of each series up to its ``end_ms[key]`` (no end where the mapping is None or lacks the key). Series with
+        no bars in range map to an empty frame."""
         ...
 
     async def series(self) -> list[SeriesInfo]:

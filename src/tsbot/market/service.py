@@ -31,7 +31,9 @@ class SeriesImportReport:
         return sum(g.missing for g in self.gaps)
 
 
-async def import_candles(store: CandleStore, key: SeriesKey, asset_class: str, rows: np.ndarray) -> SeriesImportReport:
+async def import_candles(
+    store: CandleStore, key: SeriesKey, asset_class: str, rows: np.ndarray
+) -> SeriesImportReport:
     """Validate raw rows (shape ``(n, 6)``, see :mod:`tsbot.market.validation`) and store the clean ones.
 
     Idempotent: bars already stored at the same open time are left unchanged and counted as ``unchanged``.

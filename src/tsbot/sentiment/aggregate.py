@@ -1,17 +1,26 @@
 """Point-in-time aggregation of headline sentiment per asset.
 
-For an asset at time t, only headlines published at or before t and no older than ``max_age_hours`` count. Each
-headline's score (in [-1, 1]) is weighted by exponential decay ``w = 0.5 ** (age_hours / half_life_hours)``; the
-reading is the weighted mean. Evidence grows with the number of headlines: ``evidence_ratio = min(1, n / full)``.
+For an asset at time t, only headlines published at or before t and no older than ``max_age_hours`` count (at most
+the :data:`MAX_HEADLINES` most recent of them). Each headline's score (in [-1, 1]) is weighted by exponential decay
+``w = 0.5 ** (age_hours / half_life_hours)``; the reading is the weighted mean. Evidence grows with the number of
+headlines: ``evidence_ratio = min(1, n / full_evidence_headlines)``.
+
+:func:`aggregate_many` computes many times at once with numpy. Every time is computed over a fixed-width row, so a
+reading does not depend on which other times share its batch: a scan of one symbol and a scan of a thousand give
+the same value to the last bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 _MS_PER_HOUR = 3_600_000.0
+
+#: Most headlines one reading uses (the most recent ones in its window).
+MAX_HEADLINES = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,48 @@ class HeadlineSeries:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
 
+def aggregate_many(
+    series: HeadlineSeries,
+    as_of_ms: Sequence[int] | np.ndarray,
+    *,
+    half_life_hours: float,
+    max_age_hours: float,
+    full_evidence_headlines: int,
+) -> list[SentimentReading | None]:
+    """Sentiment of one asset at each time in ``as_of_ms`` (milliseconds UTC); None where no headline qualifies.
+
+    Headlines with ``as_of - max_age < published <= as_of`` are used; see the module docstring for the weights.
+    """
+    times = np.asarray(as_of_ms, dtype=np.int64)
+    m = len(times)
+    pub = series.published_ms
+    if m == 0:
+        return []
+    if len(pub) == 0:
+        return [None] * m
+    hi = np.searchsorted(pub, times, side="right")
+    lo = np.searchsorted(pub, times - int(max_age_hours * _MS_PER_HOUR), side="right")
+    lo = np.maximum(lo, hi - MAX_HEADLINES)
+    count = hi - lo
+    idx = hi[:, None] - MAX_HEADLINES + np.arange(MAX_HEADLINES)[None, :]
+    valid = idx >= lo[:, None]
+    idx = np.clip(idx, 0, len(pub) - 1)
+    age_hours = (times[:, None] - pub[idx]) / _MS_PER_HOUR
+    weights = np.where(valid, np.exp2(-age_hours / half_life_hours), 0.0)
+    num = (weights * series.scores[idx]).sum(axis=1)
+    den = weights.sum(axis=1)
+    span = np.where(count > 0, (times - pub[np.clip(lo, 0, len(pub) - 1)]) / _MS_PER_HOUR, 0.0)
+    out: list[SentimentReading | None] = []
+    for n, s, d, sp in zip(count.tolist(), num.tolist(), den.tolist(), span.tolist(), strict=True):
+        if n <= 0 or d <= 0:
+            out.append(None)
+        else:
+            out.append(
+                SentimentReading(max(-1.0, min(1.0, s / d)), n, sp, min(1.0, n / full_evidence_headlines))
+            )
+    return out
+
+
 def aggregate(
     series: HeadlineSeries,
     as_of_ms: int,
@@ -54,22 +105,11 @@ def aggregate(
     max_age_hours: float,
     full_evidence_headlines: int,
 ) -> SentimentReading | None:
-    """Sentiment of one asset as known at ``as_of_ms`` (milliseconds UTC), or None when no headline qualifies.
-
-    Headlines with ``as_of - max_age < published <= as_of`` are used; see the module docstring for the weights.
-    """
-    times = series.published_ms
-    hi = int(np.searchsorted(times, as_of_ms, side="right"))
-    lo = int(np.searchsorted(times, as_of_ms - max_age_hours * _MS_PER_HOUR, side="right"))
-    if hi <= lo:
-        return None
-    age_hours = (as_of_ms - times[lo:hi]) / _MS_PER_HOUR
-    weights = np.exp2(-age_hours / half_life_hours)
-    score = float(np.dot(weights, series.scores[lo:hi]) / weights.sum())
-    n = hi - lo
-    return SentimentReading(
-        score=max(-1.0, min(1.0, score)),
-        headlines=n,
-        span_hours=float(age_hours[0]),
-        evidence_ratio=min(1.0, n / full_evidence_headlines),
-    )
+    """Sentiment of one asset as known at ``as_of_ms`` (milliseconds UTC); see :func:`aggregate_many`."""
+    return aggregate_many(
+        series,
+        [as_of_ms],
+        half_life_hours=half_life_hours,
+        max_age_hours=max_age_hours,
+        full_evidence_headlines=full_evidence_headlines,
+    )[0]

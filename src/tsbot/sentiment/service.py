@@ -46,5 +46,7 @@ async def import_headlines(
 
 
 def _stable_id(h: Headline) -> str:
-    digest = hashlib.sha1(f"{h.source}|{h.published_at.isoformat()}|{h.title}|{h.summary}".encode()).hexdigest()
+    digest = hashlib.sha1(
+        f"{h.source}|{h.published_at.isoformat()}|{h.title}|{h.summary}".encode()
+    ).hexdigest()
     return f"urn:tsbot:headline:{digest}"

@@ -136,7 +136,9 @@ class SignalEngine:
         sell = score <= cfg.sell_threshold
         sign = np.where(buy, 1.0, np.where(sell, -1.0, 0.0))
         opposing = (
-            w_tech * (np.sign(technical) == -sign) + w_sent * (np.sign(sent) == -sign) + w_ml * (np.sign(ml) == -sign)
+            w_tech * (np.sign(technical) == -sign)
+            + w_sent * (np.sign(sent) == -sign)
+            + w_ml * (np.sign(ml) == -sign)
         ) / total_w
         strength = np.minimum(1.0, np.abs(score) / _STRENGTH_FULL)
         hold_conf = 1.0 - np.where(score >= 0, score / cfg.buy_threshold, score / cfg.sell_threshold)
@@ -144,43 +146,55 @@ class SignalEngine:
         stop_dist = cfg.stop_atr_multiple * snap[:, COL["atr_10"]]
 
         rows = snap.tolist()
+        sign_l, score_l, conf_l, tech_l, dist_l = (
+            sign.tolist(),
+            score.tolist(),
+            confidence.tolist(),
+            technical.tolist(),
+            stop_dist.tolist(),
+        )
+        ago_l, dir_l = cross_ago.tolist(), cross_dir.tolist()
         out: list[Signal] = []
         targets_r = cfg.take_profit_r
         for i, item in enumerate(ready):
             row = rows[i]
             price = row[0]
-            s = float(sign[i])
+            s = sign_l[i]
             action = Action.BUY if s > 0 else Action.SELL if s < 0 else Action.HOLD
             decimals = price_decimals(price)
-            dist = float(stop_dist[i])
+            dist = dist_l[i]
             if s != 0 and dist > 0:
                 stop = round(price - s * dist, decimals)
                 take_profit = [round(price + s * r * dist, decimals) for r in targets_r]
             else:
                 stop, take_profit = None, []
             reading = item.sentiment
-            frame = item.frame
+            key = item.key
             out.append(
                 Signal(
-                    key=item.key,
-                    as_of=_close_time(frame, item.key),
+                    key=key,
+                    as_of=datetime.fromtimestamp(
+                        (int(item.frame.open_time_ms[-1]) + key.timeframe.ms) / 1000, tz=UTC
+                    ),
                     action=action,
-                    score=float(score[i]),
-                    confidence=float(confidence[i]),
+                    score=score_l[i],
+                    confidence=conf_l[i],
                     price=price,
                     stop_loss=stop,
                     take_profit=take_profit,
                     components=Components(
-                        technical=float(technical[i]),
+                        technical=tech_l[i],
                         sentiment=reading.score if reading is not None else None,
                         ml=item.ml,
                     ),
-                    reasons=self._reasons(row, int(cross_ago[i]), int(cross_dir[i]), item, decimals),
+                    reasons=self._reasons(row, ago_l[i], dir_l[i], item, decimals),
                 )
             )
         return out
 
-    def _reasons(self, row: list[float], cross_ago: int, cross_dir: int, item: SignalInput, decimals: int) -> list[str]:
+    def _reasons(
+        self, row: list[float], cross_ago: int, cross_dir: int, item: SignalInput, decimals: int
+    ) -> list[str]:
         cfg = self.config
         rsi = row[1]
         if rsi <= cfg.rsi_oversold:
@@ -192,16 +206,26 @@ class SignalEngine:
         price, ema20, ema50, ema200 = row[0], row[2], row[3], row[4]
         short_up = ema20 > ema50
         long_up = price > ema200
-        trend = "uptrend" if short_up and long_up else "downtrend" if not short_up and not long_up else "mixed trend"
+        trend = (
+            "uptrend"
+            if short_up and long_up
+            else "downtrend"
+            if not short_up and not long_up
+            else "mixed trend"
+        )
         reasons.append(
             f"{trend}: EMA 20 {'above' if short_up else 'below'} EMA 50, "
             f"price {'above' if long_up else 'below'} EMA 200 ({ema200:.{decimals}f})"
         )
         if cross_ago >= 0:
-            when = "on the last bar" if cross_ago == 0 else f"{cross_ago} bar{'s' if cross_ago > 1 else ''} ago"
+            when = (
+                "on the last bar" if cross_ago == 0 else f"{cross_ago} bar{'s' if cross_ago > 1 else ''} ago"
+            )
             reasons.append(f"MACD crossed {'above' if cross_dir > 0 else 'below'} its signal {when}")
         else:
-            reasons.append(f"MACD {'above' if row[5] > 0 else 'below'} its signal for over {CROSS_LOOKBACK} bars")
+            reasons.append(
+                f"MACD {'above' if row[5] > 0 else 'below'} its signal for over {CROSS_LOOKBACK} bars"
+            )
         reading = item.sentiment
         asset = item.asset or item.key.symbol.split("/", 1)[0]
         if reading is None:
@@ -218,7 +242,3 @@ class SignalEngine:
         if item.ml is not None:
             reasons.append(f"ML ensemble {item.ml:+.2f}")
         return reasons
-
-
-def _close_time(frame: CandleFrame, key: SeriesKey) -> datetime:
-    return datetime.fromtimestamp((int(frame.open_time_ms[-1]) + key.timeframe.ms) / 1000, tz=UTC)

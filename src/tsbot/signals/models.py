@@ -65,7 +65,9 @@ class Signal:
             "price": self.price,
             "stop_loss": self.stop_loss,
             "take_profit": list(self.take_profit),
-            "components": {k: (None if v is None else round(v, 4)) for k, v in self.components.to_dict().items()},
+            "components": {
+                k: (None if v is None else round(v, 4)) for k, v in self.components.to_dict().items()
+            },
             "reasons": list(self.reasons),
         }
 

@@ -11,7 +11,7 @@ from tsbot.core.errors import EmptyStoreError, NoDataBeforeError, NotFoundError,
 from tsbot.core.time import from_ms, to_ms
 from tsbot.market.models import SeriesKey, Timeframe
 from tsbot.market.ports import CandleStore, SeriesInfo
-from tsbot.sentiment.aggregate import aggregate
+from tsbot.sentiment.aggregate import SentimentReading, aggregate_many
 from tsbot.sentiment.ports import HeadlineStore
 from tsbot.signals.engine import SignalEngine, SignalInput, Skipped
 from tsbot.signals.models import Signal, StatusChange
@@ -25,6 +25,14 @@ class ScanResult:
     signals: list[Signal] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     status_changes: list[StatusChange] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        # Kept short on purpose: asyncio formats the repr of a finished task's result (Python 3.11 does so in
+        # asyncio.run), which for thousands of signals cost more than the scan itself.
+        return (
+            f"ScanResult(signals={len(self.signals)}, skipped={len(self.skipped)}, "
+            f"status_changes={len(self.status_changes)})"
+        )
 
 
 def _norm(text: str) -> str:
@@ -84,7 +92,9 @@ class ScanService:
         """
         available = await self._candles.series()
         if not available:
-            raise EmptyStoreError("the candle store is empty: run `tsbot data import` to load the bundled data")
+            raise EmptyStoreError(
+                "the candle store is empty: run `tsbot data import` to load the bundled data"
+            )
         wanted = list(symbols or self._config.watchlist)
         chosen = resolve_symbols(wanted, available) if wanted else list(available)
         tf = timeframe or self._config.timeframe
@@ -92,7 +102,9 @@ class ScanService:
             chosen = [s for s in chosen if s.key.timeframe == tf]
             if not chosen:
                 have = ", ".join(sorted({s.key.timeframe.value for s in available}))
-                raise NotFoundError(f"no stored series at timeframe {tf.value} for this watchlist; stored: {have}")
+                raise NotFoundError(
+                    f"no stored series at timeframe {tf.value} for this watchlist; stored: {have}"
+                )
         return chosen
 
     async def scan(
@@ -115,22 +127,46 @@ class ScanService:
         """
         chosen = await self.watchlist(symbols, timeframe)
         cfg = self._config
-        inputs: list[SignalInput] = []
         result = ScanResult()
-        for info in chosen:
-            key = info.key
-            end_ms = None if as_of is None else to_ms(as_of) - key.timeframe.ms
-            if end_ms is not None and end_ms < info.first_open_ms:
-                first_close = from_ms(info.first_open_ms + key.timeframe.ms).isoformat()
-                result.skipped.append(Skipped(key, f"no closed candle at or before the requested time (first closes {first_close})"))
-                continue
-            frame = await self._candles.load(key, end_ms=end_ms, limit=cfg.lookback_bars)
-            asset = key.symbol.split("/", 1)[0]
-            signal_ms = int(frame.open_time_ms[-1]) + key.timeframe.ms
-            inputs.append(SignalInput(key, frame, await self._sentiment(asset, signal_ms), None, asset))
-        if not inputs and as_of is not None:
-            firsts = ", ".join(f"{s.key.symbol} {from_ms(s.first_open_ms + s.key.timeframe.ms):%Y-%m-%d %H:%M}" for s in chosen)
-            raise NoDataBeforeError(f"--as-of {as_of.isoformat()} is before the first closed candle ({firsts} UTC)")
+        ends: dict[SeriesKey, int] | None = None
+        if as_of is not None:
+            ends = {}
+            for info in chosen:
+                end_ms = to_ms(as_of) - info.key.timeframe.ms  # the last bar that had closed by as_of
+                if end_ms < info.first_open_ms:
+                    first_close = from_ms(info.first_open_ms + info.key.timeframe.ms).isoformat()
+                    result.skipped.append(
+                        Skipped(
+                            info.key,
+                            f"no closed candle at or before the requested time (first closes {first_close})",
+                        )
+                    )
+                else:
+                    ends[info.key] = end_ms
+            if not ends:
+                firsts = ", ".join(
+                    f"{s.key.symbol} {from_ms(s.first_open_ms + s.key.timeframe.ms):%Y-%m-%d %H:%M}"
+                    for s in chosen
+                )
+                raise NoDataBeforeError(
+                    f"--as-of {as_of.isoformat()} is before the first closed candle ({firsts} UTC)"
+                )
+            keys = [info.key for info in chosen if info.key in ends]
+        else:
+            keys = [info.key for info in chosen]
+        frames = await self._candles.load_many(keys, end_ms=ends, limit=cfg.lookback_bars)
+
+        by_asset: dict[str, list[tuple[SeriesKey, int]]] = {}
+        for key in keys:
+            frame = frames[key]
+            if len(frame):
+                signal_ms = int(frame.open_time_ms[-1]) + key.timeframe.ms
+                by_asset.setdefault(key.symbol.split("/", 1)[0], []).append((key, signal_ms))
+        inputs: list[SignalInput] = []
+        for asset, members in by_asset.items():
+            readings = await self._sentiment(asset, [t for _, t in members])
+            for (key, _), reading in zip(members, readings, strict=True):
+                inputs.append(SignalInput(key, frames[key], reading, None, asset))
         computed, skipped = self._engine.evaluate(inputs)
         result.signals = computed
         result.skipped.extend(skipped)
@@ -138,13 +174,12 @@ class ScanService:
             result.status_changes = await self._signals.save(computed)
         return result
 
-    async def _sentiment(self, asset: str, signal_ms: int):  # type: ignore[no-untyped-def]
+    async def _sentiment(self, asset: str, signal_ms: list[int]) -> list[SentimentReading | None]:
+        """Readings of one asset at each signal time, from one query covering all of them."""
         scfg = self._config.sentiment
-        end = from_ms(signal_ms)
-        series = await self._headlines.scored_series(
-            asset, start=end - timedelta(hours=scfg.max_age_hours), end=end
-        )
-        return aggregate(
+        start = from_ms(min(signal_ms)) - timedelta(hours=scfg.max_age_hours)
+        series = await self._headlines.scored_series(asset, start=start, end=from_ms(max(signal_ms)))
+        return aggregate_many(
             series,
             signal_ms,
             half_life_hours=scfg.half_life_hours,

@@ -19,6 +19,20 @@ import talib
 
 from tsbot.market.models import CandleFrame
 
+
+def _undecorated(fn):  # type: ignore[no-untyped-def]
+    """TA-Lib wraps each function in a pandas / polars dispatcher when either library is importable (a few
+    isinstance checks per call). The engine always passes contiguous float64 numpy arrays, so it calls the function
+    underneath (``functools.wraps`` keeps it as ``__wrapped__``); results are identical."""
+    return getattr(fn, "__wrapped__", fn)
+
+
+RSI = _undecorated(talib.RSI)
+EMA = _undecorated(talib.EMA)
+SMA = _undecorated(talib.SMA)
+MACD = _undecorated(talib.MACD)
+ATR = _undecorated(talib.ATR)
+
 #: Columns of a snapshot row, in order.
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "close",
@@ -52,18 +66,17 @@ def snapshot_into(frame: CandleFrame, row: np.ndarray, hist_row: np.ndarray) -> 
     h = frame.high
     low = frame.low
     v = frame.volume
-    ema_200 = talib.EMA(c, 200)
-    _, _, hist = talib.MACD(c, 12, 26, 9)
-    vma = talib.SMA(v, 20)[-1]
+    hist = MACD(c, 12, 26, 9)[2]
+    vma = SMA(v, 20)[-1]
     row[:] = (
         c[-1],
-        talib.RSI(c, 14)[-1],
-        talib.EMA(c, 20)[-1],
-        talib.EMA(c, 50)[-1],
-        ema_200[-1],
+        RSI(c, 14)[-1],
+        EMA(c, 20)[-1],
+        EMA(c, 50)[-1],
+        EMA(c, 200)[-1],
         hist[-1],
-        talib.ATR(h, low, c, 14)[-1],
-        talib.ATR(h, low, c, 10)[-1],
+        ATR(h, low, c, 14)[-1],
+        ATR(h, low, c, 10)[-1],
         v[-1] / vma if vma > 0 else np.nan,
     )
     hist_row[:] = hist[-(CROSS_LOOKBACK + 1) :]

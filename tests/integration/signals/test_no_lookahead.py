@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from tsbot.adapters.memory import FrameCandleStore, MemoryHeadlineStore
 from tsbot.adapters.bundled import bundled_series, read_bundled_headlines, read_bundled_rows
+from tsbot.adapters.memory import FrameCandleStore, MemoryHeadlineStore
 from tsbot.config import TradingConfig
 from tsbot.market.validation import validate_rows
 from tsbot.sentiment.default_model import load_default_model
@@ -26,7 +26,10 @@ TIMES_PER_SERIES = 50
 def full_stores() -> tuple[FrameCandleStore, MemoryHeadlineStore]:
     candles = FrameCandleStore(
         {
-            item.key: (item.asset_class.value, validate_rows(read_bundled_rows(item), item.key.timeframe).frame)
+            item.key: (
+                item.asset_class.value,
+                validate_rows(read_bundled_rows(item), item.key.timeframe).frame,
+            )
             for item in bundled_series()
         }
     )

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from tsbot.adapters.memory import FrameCandleStore
 from tsbot.adapters.bundled import bundled_series, read_bundled_headlines, read_bundled_rows
+from tsbot.adapters.memory import FrameCandleStore
 from tsbot.core.enums import Action
 from tsbot.core.errors import EmptyStoreError, NoDataBeforeError, NotFoundError, UnknownSymbolError
 from tsbot.market.models import Timeframe
@@ -19,8 +19,20 @@ from tsbot.sentiment.service import import_headlines
 from tsbot.wiring import Services
 
 SUBSET = {"BTC/USDT", "ETH/USDT", "AAPL"}
-JSON_KEYS = {"symbol", "exchange", "timeframe", "as_of", "action", "score", "confidence", "price", "stop_loss",
-             "take_profit", "components", "reasons"}
+JSON_KEYS = {
+    "symbol",
+    "exchange",
+    "timeframe",
+    "as_of",
+    "action",
+    "score",
+    "confidence",
+    "price",
+    "stop_loss",
+    "take_profit",
+    "components",
+    "reasons",
+}
 
 
 async def _load_subset(services: Services) -> None:
@@ -58,7 +70,9 @@ async def test_scan_stores_signals_and_status_changes(services: Services) -> Non
 
 async def test_as_of_inside_the_news_period_uses_headlines(services: Services) -> None:
     await _load_subset(services)
-    result = await services.scan_service().scan(["btc"], as_of=datetime(2022, 1, 21, 15, 30, tzinfo=UTC), store=False)
+    result = await services.scan_service().scan(
+        ["btc"], as_of=datetime(2022, 1, 21, 15, 30, tzinfo=UTC), store=False
+    )
     (sig,) = result.signals
     assert sig.key.symbol == "BTC/USDT"
     assert sig.as_of == datetime(2022, 1, 21, 15, tzinfo=UTC)  # close of the last bar closed by 15:30
@@ -86,8 +100,11 @@ async def test_sql_point_in_time_load_equals_a_cut_store(services: Services) -> 
     memory = FrameCandleStore()
     for item in bundled_series():
         if item.key.symbol in SUBSET:
-            await memory.upsert(item.key, item.asset_class.value,
-                                validate_rows(read_bundled_rows(item), item.key.timeframe).frame)
+            await memory.upsert(
+                item.key,
+                item.asset_class.value,
+                validate_rows(read_bundled_rows(item), item.key.timeframe).frame,
+            )
     rng = np.random.default_rng(7)
     for info in await services.candles.series():
         for end in rng.integers(info.first_open_ms, info.last_open_ms, 5).tolist():

@@ -83,8 +83,13 @@ async def test_import_rejects_corrupt_rows_and_stays_idempotent(services: Servic
 
 def _headline(hours: float, url: str, assets: tuple[str, ...], score: float) -> Headline:
     return Headline(
-        published_at=datetime(2022, 1, 1, tzinfo=UTC) + timedelta(hours=hours), source="test",
-        title=f"title {url}", summary="", url=url, assets=assets, score=score,
+        published_at=datetime(2022, 1, 1, tzinfo=UTC) + timedelta(hours=hours),
+        source="test",
+        title=f"title {url}",
+        summary="",
+        url=url,
+        assets=assets,
+        score=score,
     )
 
 
@@ -110,10 +115,16 @@ async def test_headlines_point_in_time_and_dedup(services: Services) -> None:
 
 def _signal(hour: int, action: Action, score: float) -> Signal:
     return Signal(
-        key=KEY, as_of=datetime(2022, 1, 1, hour, tzinfo=UTC), action=action, score=score, confidence=0.5,
-        price=100.0, stop_loss=95.0 if action is Action.BUY else None,
+        key=KEY,
+        as_of=datetime(2022, 1, 1, hour, tzinfo=UTC),
+        action=action,
+        score=score,
+        confidence=0.5,
+        price=100.0,
+        stop_loss=95.0 if action is Action.BUY else None,
         take_profit=[105.0, 110.0, 115.0] if action is Action.BUY else [],
-        components=Components(score, None, None), reasons=["because"],
+        components=Components(score, None, None),
+        reasons=["because"],
     )
 
 
@@ -144,7 +155,14 @@ async def test_migrations_go_down_and_up(database_url: str) -> None:
         await upgrade(engine)
         async with engine.connect() as conn:
             names = await conn.run_sync(lambda c: inspect(c).get_table_names())
-        assert {"candles", "headlines", "headline_assets", "signals", "signal_status_changes", "instruments"} <= set(names)
+        assert {
+            "candles",
+            "headlines",
+            "headline_assets",
+            "signals",
+            "signal_status_changes",
+            "instruments",
+        } <= set(names)
     finally:
         await engine.dispose()
 

@@ -49,7 +49,9 @@ def test_user_trading_file_overlays_defaults(tmp_path: Path, monkeypatch: pytest
         ("TSBOT_TRADING__TAKE_PROFIT_R", "[2, 1]", "trading.take_profit_r"),
     ],
 )
-def test_wrong_value_names_key_and_allowed_values(monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str) -> None:
+def test_wrong_value_names_key_and_allowed_values(
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(ConfigError) as info:
         load_settings()

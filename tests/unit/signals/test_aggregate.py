@@ -13,7 +13,9 @@ T = 1_650_000_000_000
 
 def _agg(times, scores, as_of=T, **kw):
     params = {"half_life_hours": 12.0, "max_age_hours": 72.0, "full_evidence_headlines": 10} | kw
-    return aggregate(HeadlineSeries(np.array(times, dtype=np.int64), np.array(scores, dtype=float)), as_of, **params)
+    return aggregate(
+        HeadlineSeries(np.array(times, dtype=np.int64), np.array(scores, dtype=float)), as_of, **params
+    )
 
 
 def test_decay_weighted_mean() -> None:

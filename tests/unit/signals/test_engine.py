@@ -122,7 +122,9 @@ def test_flat_prices_do_not_crash() -> None:
 
 def test_scores_and_confidence_stay_in_range_on_random_series() -> None:
     engine = SignalEngine(TradingConfig())
-    inputs = [SignalInput(KEY, _frame(_random_walk(500, seed=s, drift=(s % 5 - 2) * 0.002))) for s in range(40)]
+    inputs = [
+        SignalInput(KEY, _frame(_random_walk(500, seed=s, drift=(s % 5 - 2) * 0.002))) for s in range(40)
+    ]
     signals, _ = engine.evaluate(inputs)
     assert len(signals) == 40
     for s in signals:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -36,7 +38,9 @@ class SqlCandleStore:
                 .values(exchange=key.exchange, symbol=key.symbol, asset_class=asset_class)
                 .on_conflict_do_nothing()
             )
-            before = (await conn.execute(select(func.count()).select_from(candles).where(*where))).scalar_one()
+            before = (
+                await conn.execute(select(func.count()).select_from(candles).where(*where))
+            ).scalar_one()
             rows = [
                 {
                     "exchange": key.exchange,
@@ -70,7 +74,14 @@ class SqlCandleStore:
         self, key: SeriesKey, *, end_ms: int | None = None, limit: int | None = None
     ) -> CandleFrame:
         """Bars oldest first, with ``open_time_ms <= end_ms`` when given, the last ``limit`` of them."""
-        cols = (candles.c.open_time_ms, candles.c.open, candles.c.high, candles.c.low, candles.c.close, candles.c.volume)
+        cols = (
+            candles.c.open_time_ms,
+            candles.c.open,
+            candles.c.high,
+            candles.c.low,
+            candles.c.close,
+            candles.c.volume,
+        )
         stmt = select(*cols).where(*_series_filter(key))
         if end_ms is not None:
             stmt = stmt.where(candles.c.open_time_ms <= end_ms)
@@ -86,6 +97,58 @@ class SqlCandleStore:
         if limit is not None:
             arr = arr[::-1]
         return CandleFrame.from_rows(arr)
+
+    async def load_many(
+        self, keys: Sequence[SeriesKey], *, end_ms: Mapping[SeriesKey, int] | None = None, limit: int
+    ) -> dict[SeriesKey, CandleFrame]:
+        """The last ``limit`` bars of each series up to its end, in one query per distinct end time (a window
+        function ranks each series' bars newest first)."""
+        groups: dict[int | None, list[SeriesKey]] = {}
+        for key in keys:
+            groups.setdefault(None if end_ms is None else end_ms.get(key), []).append(key)
+        rows_by_key: dict[tuple[str, str, str], list[tuple]] = {}  # type: ignore[type-arg]
+        async with self._engine.connect() as conn:
+            for end, members in groups.items():
+                for start in range(0, len(members), 500):
+                    chunk = members[start : start + 500]
+                    rank = (
+                        func.row_number()
+                        .over(
+                            partition_by=(candles.c.exchange, candles.c.symbol, candles.c.timeframe),
+                            order_by=candles.c.open_time_ms.desc(),
+                        )
+                        .label("rank")
+                    )
+                    inner = select(*candles.c, rank).where(
+                        tuple_(candles.c.exchange, candles.c.symbol, candles.c.timeframe).in_(
+                            [(k.exchange, k.symbol, k.timeframe.value) for k in chunk]
+                        )
+                    )
+                    if end is not None:
+                        inner = inner.where(candles.c.open_time_ms <= end)
+                    sub = inner.subquery()
+                    stmt = select(
+                        sub.c.exchange,
+                        sub.c.symbol,
+                        sub.c.timeframe,
+                        sub.c.open_time_ms,
+                        sub.c.open,
+                        sub.c.high,
+                        sub.c.low,
+                        sub.c.close,
+                        sub.c.volume,
+                    ).where(sub.c.rank <= limit)
+                    for row in await conn.execute(stmt):
+                        rows_by_key.setdefault(tuple(row[:3]), []).append(tuple(row[3:]))
+        out: dict[SeriesKey, CandleFrame] = {}
+        for key in keys:
+            rows = rows_by_key.get((key.exchange, key.symbol, key.timeframe.value))
+            if not rows:
+                out[key] = CandleFrame.empty()
+                continue
+            arr = np.array(rows, dtype=np.float64)
+            out[key] = CandleFrame.from_rows(arr[np.argsort(arr[:, 0], kind="stable")])
+        return out
 
     async def series(self) -> list[SeriesInfo]:
         """Every stored series with bar count and first / last open time, ordered by exchange, symbol, timeframe."""

@@ -19,7 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from tsbot.core.errors import ConfigError, TemporaryError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-_SYNC_TO_ASYNC = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg"}
+_SYNC_TO_ASYNC = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
 
 
 def normalise_url(url: str) -> str:
@@ -31,7 +35,9 @@ def normalise_url(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy raises ArgumentError with a terse message
-        raise ConfigError(f"database_url {url!r} is not a database URL (e.g. sqlite:///var/tsbot.sqlite)") from exc
+        raise ConfigError(
+            f"database_url {url!r} is not a database URL (e.g. sqlite:///var/tsbot.sqlite)"
+        ) from exc
     driver = parsed.drivername
     if driver in _SYNC_TO_ASYNC:
         parsed = parsed.set(drivername=_SYNC_TO_ASYNC[driver])

@@ -34,7 +34,9 @@ class SqlHeadlineStore:
             known: set[str] = set()
             for start in range(0, len(urls), _CHUNK):
                 chunk = urls[start : start + _CHUNK]
-                known.update((await conn.execute(select(headlines.c.url).where(headlines.c.url.in_(chunk)))).scalars())
+                known.update(
+                    (await conn.execute(select(headlines.c.url).where(headlines.c.url.in_(chunk)))).scalars()
+                )
             fresh: dict[str, Headline] = {}
             for h in items:
                 if h.url not in known and h.url not in fresh:

@@ -30,7 +30,11 @@ def _values(sig: Signal) -> dict[str, Any]:
 
 
 def _series(key: SeriesKey) -> tuple:  # type: ignore[type-arg]
-    return (signals.c.exchange == key.exchange, signals.c.symbol == key.symbol, signals.c.timeframe == key.timeframe.value)
+    return (
+        signals.c.exchange == key.exchange,
+        signals.c.symbol == key.symbol,
+        signals.c.timeframe == key.timeframe.value,
+    )
 
 
 class SqlSignalStore:
@@ -58,8 +62,12 @@ class SqlSignalStore:
         if existing is None:
             result = await conn.execute(
                 signals.insert().values(
-                    exchange=key.exchange, symbol=key.symbol, timeframe=key.timeframe.value, as_of=sig.as_of,
-                    created_at=now, **_values(sig),
+                    exchange=key.exchange,
+                    symbol=key.symbol,
+                    timeframe=key.timeframe.value,
+                    as_of=sig.as_of,
+                    created_at=now,
+                    **_values(sig),
                 )
             )
             signal_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -82,17 +90,29 @@ class SqlSignalStore:
                 )
             )
         ).first()
-        wanted = None if from_action == sig.action else (from_action.value if from_action else None, sig.action.value)
+        wanted = (
+            None
+            if from_action == sig.action
+            else (from_action.value if from_action else None, sig.action.value)
+        )
         if recorded is not None and tuple(recorded) == wanted:
             return None  # this change is stored already: a re-run reports nothing new
-        await conn.execute(delete(signal_status_changes).where(signal_status_changes.c.signal_id == signal_id))
+        await conn.execute(
+            delete(signal_status_changes).where(signal_status_changes.c.signal_id == signal_id)
+        )
         if wanted is None:
             return None
         await conn.execute(
             signal_status_changes.insert().values(
-                signal_id=signal_id, exchange=key.exchange, symbol=key.symbol, timeframe=key.timeframe.value,
-                changed_at=sig.as_of, from_action=from_action.value if from_action else None,
-                to_action=sig.action.value, score=sig.score, recorded_at=now,
+                signal_id=signal_id,
+                exchange=key.exchange,
+                symbol=key.symbol,
+                timeframe=key.timeframe.value,
+                changed_at=sig.as_of,
+                from_action=from_action.value if from_action else None,
+                to_action=sig.action.value,
+                score=sig.score,
+                recorded_at=now,
             )
         )
         return StatusChange(key, sig.as_of, from_action, sig.action, sig.score)
@@ -105,8 +125,13 @@ class SqlSignalStore:
             return None
         comps = row["components"]
         return Signal(
-            key=key, as_of=row["as_of"], action=Action(row["action"]), score=row["score"],
-            confidence=row["confidence"], price=row["price"], stop_loss=row["stop_loss"],
+            key=key,
+            as_of=row["as_of"],
+            action=Action(row["action"]),
+            score=row["score"],
+            confidence=row["confidence"],
+            price=row["price"],
+            stop_loss=row["stop_loss"],
             take_profit=list(row["take_profit"]),
             components=Components(comps.get("technical", 0.0), comps.get("sentiment"), comps.get("ml")),
             reasons=list(row["reasons"]),
@@ -116,13 +141,18 @@ class SqlSignalStore:
         t = signal_status_changes
         stmt = select(t).order_by(t.c.changed_at.desc(), t.c.id.desc()).limit(limit)
         if key is not None:
-            stmt = stmt.where(t.c.exchange == key.exchange, t.c.symbol == key.symbol, t.c.timeframe == key.timeframe.value)
+            stmt = stmt.where(
+                t.c.exchange == key.exchange, t.c.symbol == key.symbol, t.c.timeframe == key.timeframe.value
+            )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return [
             StatusChange(
-                SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])), r["changed_at"],
-                Action(r["from_action"]) if r["from_action"] else None, Action(r["to_action"]), r["score"],
+                SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])),
+                r["changed_at"],
+                Action(r["from_action"]) if r["from_action"] else None,
+                Action(r["to_action"]),
+                r["score"],
             )
             for r in rows
         ]

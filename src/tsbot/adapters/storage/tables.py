@@ -139,5 +139,10 @@ signal_status_changes = Table(
     UniqueConstraint("signal_id", name="uq_signal_status_changes_signal_id"),
 )
 
-Index("ix_status_changes_series_time", signal_status_changes.c.exchange, signal_status_changes.c.symbol,
-      signal_status_changes.c.timeframe, signal_status_changes.c.changed_at)
+Index(
+    "ix_status_changes_series_time",
+    signal_status_changes.c.exchange,
+    signal_status_changes.c.symbol,
+    signal_status_changes.c.timeframe,
+    signal_status_changes.c.changed_at,
+)

@@ -15,11 +15,15 @@ from tsbot.market.service import SeriesImportReport, import_candles
 from tsbot.sentiment.service import HeadlineImportReport, import_headlines
 from tsbot.wiring import open_services
 
-data_app = typer.Typer(help="Market data: import the bundled set, list what is stored, download from exchanges.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Market data: import the bundled set, list what is stored, download from exchanges.",
+    no_args_is_help=True,
+)
 
 
-async def import_bundled(settings: Settings, *, show_progress: bool = True) -> tuple[list[SeriesImportReport], HeadlineImportReport]:
+async def import_bundled(
+    settings: Settings, *, show_progress: bool = True
+) -> tuple[list[SeriesImportReport], HeadlineImportReport]:
     """Load every bundled candle series and the bundled headlines (scored by the default model) into the store.
 
     Idempotent: a second run inserts nothing. Returns the per-series reports and the headline report.
@@ -31,8 +35,13 @@ async def import_bundled(settings: Settings, *, show_progress: bool = True) -> t
     reports: list[SeriesImportReport] = []
     async with open_services(settings) as services:
         with Progress(
-            TextColumn("[bold]{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, disable=not show_progress, transient=False,
+            TextColumn("[bold]{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not show_progress,
+            transient=False,
         ) as progress:
             task = progress.add_task("candles", total=len(series))
             for item in series:
@@ -50,14 +59,30 @@ async def import_bundled(settings: Settings, *, show_progress: bool = True) -> t
 
 def _print_import(reports: list[SeriesImportReport], news: HeadlineImportReport) -> None:
     table = Table(title="Imported candles", show_lines=False)
-    for col in ("exchange", "symbol", "tf", "rows", "inserted", "unchanged", "rejected", "gaps", "missing bars"):
+    for col in (
+        "exchange",
+        "symbol",
+        "tf",
+        "rows",
+        "inserted",
+        "unchanged",
+        "rejected",
+        "gaps",
+        "missing bars",
+    ):
         table.add_column(col, justify="right" if col not in ("exchange", "symbol", "tf") else "left")
     for r in reports:
         reasons = ", ".join(f"{k} {v}" for k, v in r.rejected.items() if v)
         table.add_row(
-            r.key.exchange, r.key.symbol, r.key.timeframe.value, f"{r.rows:,}", f"{r.inserted:,}",
-            f"{r.unchanged:,}", f"{r.rejected_total}" + (f" ({reasons})" if reasons else ""),
-            str(len(r.gaps)), f"{r.missing_bars:,}",
+            r.key.exchange,
+            r.key.symbol,
+            r.key.timeframe.value,
+            f"{r.rows:,}",
+            f"{r.inserted:,}",
+            f"{r.unchanged:,}",
+            f"{r.rejected_total}" + (f" ({reasons})" if reasons else ""),
+            str(len(r.gaps)),
+            f"{r.missing_bars:,}",
         )
     console.print(table)
     for r in reports:
@@ -98,18 +123,29 @@ def list_command() -> None:
     for col in ("exchange", "symbol", "tf", "class", "bars", "first open (UTC)", "last open (UTC)"):
         table.add_column(col)
     for s in series:
-        table.add_row(s.key.exchange, s.key.symbol, s.key.timeframe.value, s.asset_class, f"{s.count:,}",
-                      f"{from_ms(s.first_open_ms):%Y-%m-%d %H:%M}", f"{from_ms(s.last_open_ms):%Y-%m-%d %H:%M}")
+        table.add_row(
+            s.key.exchange,
+            s.key.symbol,
+            s.key.timeframe.value,
+            s.asset_class,
+            f"{s.count:,}",
+            f"{from_ms(s.first_open_ms):%Y-%m-%d %H:%M}",
+            f"{from_ms(s.last_open_ms):%Y-%m-%d %H:%M}",
+        )
     console.print(table)
     console.print(f"{headlines:,} headlines stored.")
 
 
 @data_app.command("download")
 def download_command(
-    exchange: Annotated[str, typer.Option(help="ccxt exchange id (binance, kraken, ...) or alpaca for US stocks.")],
+    exchange: Annotated[
+        str, typer.Option(help="ccxt exchange id (binance, kraken, ...) or alpaca for US stocks.")
+    ],
     symbols: Annotated[list[str], typer.Option(help="Symbols: BTC/USDT ETH/USDT, or tickers for alpaca.")],
     timeframe: Annotated[str, typer.Option(help="Candle timeframe.")] = "1h",
-    since: Annotated[str, typer.Option(help="ISO-8601 start (UTC) when nothing is stored yet.")] = "2024-01-01",
+    since: Annotated[
+        str, typer.Option(help="ISO-8601 start (UTC) when nothing is stored yet.")
+    ] = "2024-01-01",
     until: Annotated[str | None, typer.Option(help="ISO-8601 end (UTC); default: now.")] = None,
 ) -> None:
     """Fetch candles incrementally from the last stored candle, with retries on temporary errors."""

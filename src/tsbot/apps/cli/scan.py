@@ -11,8 +11,8 @@ from rich.text import Text
 
 from tsbot.apps.cli.common import console, err_console, run, settings_or_exit
 from tsbot.core.enums import Action
-from tsbot.core.time import parse_utc
 from tsbot.core.errors import TsbotError
+from tsbot.core.time import parse_utc
 from tsbot.market.models import Timeframe
 from tsbot.signals.engine import price_decimals
 from tsbot.signals.service import ScanResult
@@ -60,10 +60,16 @@ def render_table(result: ScanResult) -> Table:
 
 
 def scan_command(
-    symbols: Annotated[list[str] | None, typer.Option("--symbols", help="Symbols to scan (default: the watchlist, "
-                                                       "else every stored series).")] = None,
-    timeframe: Annotated[str | None, typer.Option(help="Only series of this timeframe (1h, 1d, ...).")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO-8601 time (UTC): signals as known then.")] = None,
+    symbols: Annotated[
+        list[str] | None,
+        typer.Option("--symbols", help="Symbols to scan (default: the watchlist, else every stored series)."),
+    ] = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Only series of this timeframe (1h, 1d, ...).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO-8601 time (UTC): signals as known then.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list instead of the table.")] = False,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not store the signals.")] = False,
 ) -> None:
