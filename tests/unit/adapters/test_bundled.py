@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,14 +79,6 @@ def test_crypto_range_starts_2021_and_drops_the_last_source_candle(loaded) -> No
             assert rows[0, 0] == _ms("2021-01-01T00:00:00+00:00")
             # the source files end at the 10:00 bar, which may have been open when saved
             assert rows[-1, 0] == _ms("2022-10-11T09:00:00+00:00")
-
-
-def test_full_read_is_fast() -> None:
-    started = time.perf_counter()
-    for s in bundled_series():
-        read_bundled_rows(s)
-    read_bundled_headlines()
-    assert time.perf_counter() - started < 2.0
 
 
 def test_headlines_are_aware_utc_inside_the_stated_range(manifest) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tsbot.sentiment.aggregate import HeadlineSeries, aggregate
+from tsbot.sentiment.aggregate import MAX_HEADLINES, HeadlineSeries, aggregate, aggregate_many
 
 HOUR = 3_600_000
 T = 1_650_000_000_000
@@ -45,3 +45,27 @@ def test_evidence_saturates() -> None:
     reading = _agg([T - i * HOUR for i in range(15)][::-1], [0.1] * 15)
     assert reading.evidence_ratio == 1.0
     assert reading.score == pytest.approx(0.1)
+
+
+def test_a_reading_does_not_depend_on_its_batch() -> None:
+    rng = np.random.default_rng(1)
+    times = np.sort(rng.integers(T - 500 * HOUR, T, 400))
+    series = HeadlineSeries(times, rng.uniform(-1, 1, 400))
+    queries = rng.integers(T - 400 * HOUR, T, 60).tolist()
+    params = {"half_life_hours": 12.0, "max_age_hours": 72.0, "full_evidence_headlines": 10}
+    batch = aggregate_many(series, queries, **params)
+    single = [aggregate(series, q, **params) for q in queries]
+    assert batch == single  # equal to the last bit
+    assert any(r is not None and r.headlines > 20 for r in batch)
+
+
+def test_at_most_the_most_recent_headlines_are_used() -> None:
+    times = np.arange(T - 300 * 60_000, T, 60_000)  # 300 headlines, one a minute
+    reading = aggregate_many(
+        HeadlineSeries(times, np.ones(300)),
+        [T],
+        half_life_hours=12.0,
+        max_age_hours=72.0,
+        full_evidence_headlines=10,
+    )[0]
+    assert reading is not None and reading.headlines == MAX_HEADLINES
