@@ -8,12 +8,19 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tsbot.adapters.exchanges.alpaca_source import AlpacaSource
+from tsbot.adapters.exchanges.ccxt_source import CcxtSource
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.config import Settings
+from tsbot.core.enums import AssetClass
+from tsbot.market.ports import MarketDataSource
 from tsbot.signals.service import ScanService
+
+#: Exchange id of the US-stock source.
+ALPACA = "alpaca"
 
 
 @dataclass(slots=True)
@@ -53,3 +60,29 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         )
     finally:
         await db.dispose()
+
+
+def build_source(exchange: str, settings: Settings) -> tuple[MarketDataSource, AssetClass]:
+    """The market-data source for ``exchange`` and the asset class of its series.
+
+    ``"alpaca"`` gives an :class:`AlpacaSource` (stocks) from ``settings.alpaca_api_key``,
+    ``alpaca_secret_key`` and ``alpaca_data_url``; any other id a :class:`CcxtSource` (crypto) whose API host
+    is ``settings.exchange_base_urls[exchange]`` when set. Both use ``settings.http_timeout_s``.
+
+    Raises:
+        ConfigError: unknown exchange id, or missing Alpaca keys.
+    """
+    exchange_id = exchange.strip().lower()
+    timeout_s = float(settings.http_timeout_s)
+    if exchange_id == ALPACA:
+        source: MarketDataSource = AlpacaSource(
+            settings.alpaca_api_key,
+            settings.alpaca_secret_key,
+            data_url=settings.alpaca_data_url,
+            timeout_s=timeout_s,
+        )
+        return source, AssetClass.STOCK
+    base_urls = getattr(settings, "exchange_base_urls", None) or {}
+    return CcxtSource(
+        exchange_id, base_url=base_urls.get(exchange_id), timeout_s=timeout_s
+    ), AssetClass.CRYPTO

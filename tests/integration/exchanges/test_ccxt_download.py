@@ -15,13 +15,13 @@ from tests.fakes.memory_candle_store import MemoryCandleStore
 from tests.support.exchange_servers import BinanceServer, Fault
 
 from tsbot.adapters.exchanges.ccxt_source import CcxtSource
-from tsbot.apps.cli.data_download import build_source, download_with_progress, render_report, run_download
+from tsbot.apps.cli.data_download import download_with_progress, render_report, run_download
 from tsbot.config import load_settings
 from tsbot.core.errors import ConfigError
 from tsbot.core.time import to_ms
 from tsbot.market.models import SeriesKey, Timeframe
 from tsbot.market.sync import download
-from tsbot.wiring import open_services
+from tsbot.wiring import build_source, open_services
 
 KLINES = "/api/v3/klines"
 SINCE = datetime(2021, 1, 1, tzinfo=UTC)

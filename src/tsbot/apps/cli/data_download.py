@@ -16,46 +16,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tsbot.adapters.exchanges.alpaca_source import AlpacaSource
-from tsbot.adapters.exchanges.ccxt_source import CcxtSource
-from tsbot.core.enums import AssetClass
 from tsbot.core.errors import TsbotError
 from tsbot.core.time import parse_utc
 from tsbot.market.models import Timeframe
 from tsbot.market.ports import CandleStore, MarketDataSource
 from tsbot.market.sync import DownloadReport, download
+from tsbot.wiring import build_source
 
 EXIT_OK = 0
 EXIT_SYMBOL_FAILED = 1
 EXIT_BAD_INPUT = 2
-
-ALPACA = "alpaca"
-
-
-def build_source(exchange: str, settings: Any) -> tuple[MarketDataSource, AssetClass]:
-    """The market-data source for ``exchange`` and the asset class of its series.
-
-    ``"alpaca"`` gives an :class:`AlpacaSource` (stocks) from ``settings.alpaca_api_key``,
-    ``alpaca_secret_key`` and ``alpaca_data_url``; any other id a :class:`CcxtSource` (crypto) whose API host
-    is ``settings.exchange_base_urls[exchange]`` when set. Both use ``settings.http_timeout_s``.
-
-    Raises:
-        ConfigError: unknown exchange id, or missing Alpaca keys.
-    """
-    exchange_id = exchange.strip().lower()
-    timeout_s = float(settings.http_timeout_s)
-    if exchange_id == ALPACA:
-        source: MarketDataSource = AlpacaSource(
-            settings.alpaca_api_key,
-            settings.alpaca_secret_key,
-            data_url=settings.alpaca_data_url,
-            timeout_s=timeout_s,
-        )
-        return source, AssetClass.STOCK
-    base_urls = getattr(settings, "exchange_base_urls", None) or {}
-    return CcxtSource(
-        exchange_id, base_url=base_urls.get(exchange_id), timeout_s=timeout_s
-    ), AssetClass.CRYPTO
 
 
 async def download_with_progress(
