@@ -74,7 +74,6 @@ def _print_import(reports: list[SeriesImportReport], news: HeadlineImportReport)
     for r in reports:
         reasons = ", ".join(f"{k} {v}" for k, v in r.rejected.items() if v)
         table.add_row(
-            r.key.exchange,
             r.key.symbol,
             r.key.timeframe.value,
             f"{r.rows:,}",

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -26,37 +27,52 @@ def _fmt(value: float | None, decimals: int) -> str:
 
 
 def render_table(result: ScanResult) -> Table:
-    """A rich table of the signals of a scan (one row per series)."""
-    table = Table(title="tsbot signals", show_lines=True, expand=True)
+    """The numbers of a scan as a rich table, strongest signals first (fits an 80-column terminal)."""
+    table = Table(title="tsbot signals", show_lines=True, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("symbol", no_wrap=True)
-    table.add_column("tf", no_wrap=True)
-    table.add_column("as of (UTC)", no_wrap=True)
     table.add_column("action", no_wrap=True)
-    table.add_column("score", justify="right")
-    table.add_column("conf", justify="right")
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("conf", justify="right", no_wrap=True)
     table.add_column("price", justify="right", no_wrap=True)
     table.add_column("stop", justify="right", no_wrap=True)
-    table.add_column("targets", justify="right")
-    table.add_column("tech / news", justify="right", no_wrap=True)
-    table.add_column("reasons", ratio=1)
-    for s in sorted(result.signals, key=lambda s: (-abs(s.score), s.key.symbol)):
+    table.add_column("targets", justify="right", no_wrap=True)
+    table.add_column("news", justify="right", no_wrap=True, min_width=5)
+    for s in _ordered(result):
         d = price_decimals(s.price)
-        comps = s.components
-        news = "-" if comps.sentiment is None else f"{comps.sentiment:+.2f}"
+        news = "-" if s.components.sentiment is None else f"{s.components.sentiment:+.2f}"
         table.add_row(
-            f"{s.key.symbol}\n[dim]{s.key.exchange}[/]",
-            s.key.timeframe.value,
-            f"{s.as_of:%Y-%m-%d %H:%M}",
+            f"{s.key.symbol} {s.key.timeframe.value}",
             Text(s.action.value, style=_COLOURS[s.action]),
             f"{s.score:+.3f}",
             f"{s.confidence:.2f}",
             _fmt(s.price, d),
             _fmt(s.stop_loss, d),
             "\n".join(_fmt(t, d) for t in s.take_profit) or "-",
-            f"{comps.technical:+.2f} / {news}",
-            "\n".join(f"• {r}" for r in s.reasons),
+            news,
         )
     return table
+
+
+def print_reasons(result: ScanResult) -> None:
+    """Why each signal says what it says: one block per signal, wrapping at any terminal width."""
+    console.print("[bold]Why[/]")
+    for s in _ordered(result):
+        head = Text.assemble(
+            (f"{s.key.symbol} ", "bold"),
+            (s.action.value, _COLOURS[s.action]),
+            (
+                f"  {s.key.exchange} {s.key.timeframe.value}, as of {s.as_of:%Y-%m-%d %H:%M} UTC, "
+                f"technical {s.components.technical:+.2f}",
+                "dim",
+            ),
+        )
+        console.print(head)
+        for reason in s.reasons:
+            console.print(f"  - {reason}", highlight=False)
+
+
+def _ordered(result: ScanResult) -> list:  # type: ignore[type-arg]
+    return sorted(result.signals, key=lambda s: (-abs(s.score), s.key.symbol))
 
 
 def scan_command(
@@ -91,6 +107,7 @@ def scan_command(
         typer.echo(json.dumps([s.to_dict() for s in result.signals], indent=2))
     else:
         console.print(render_table(result))
+        print_reasons(result)
         if result.status_changes:
             changed = ", ".join(
                 f"{c.key.symbol} {c.from_action.value if c.from_action else 'new'} -> {c.to_action.value}"
