@@ -17,6 +17,7 @@ import base64
 import csv
 import json
 import threading
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, time
@@ -100,7 +101,7 @@ class Fault(StrEnum):
     STALL = "stall"
 
 
-class _Server:
+class _Server(ABC):
     """Thread-hosted aiohttp server with per-path request counting and fault injection."""
 
     def __init__(self, *, stall_s: float = 2.0) -> None:
@@ -208,14 +209,17 @@ class _Server:
             await asyncio.sleep(self.stall_s)
         return await handler(request)
 
+    @abstractmethod
     def _routes(self, app: web.Application) -> None:
-        raise NotImplementedError
+        """Add the exchange's endpoints to ``app``."""
 
+    @abstractmethod
     def _rate_limited(self) -> web.Response:
-        raise NotImplementedError
+        """The exchange's own 429 answer."""
 
+    @abstractmethod
     def _server_error(self) -> web.Response:
-        raise NotImplementedError
+        """The exchange's own 5xx answer."""
 
 
 def _num(x: float) -> str:
