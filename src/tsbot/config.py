@@ -86,6 +86,51 @@ class TradingConfig(_Strict):
         return value
 
 
+class LlmConfig(_Strict):
+    """An OpenAI-compatible chat endpoint asked to read posts and commands the rules rate as unsure."""
+
+    enabled: bool = False
+    #: Base URL up to and including the version, e.g. ``http://127.0.0.1:8000/v1``; ``/chat/completions`` is added.
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = "gpt-4o-mini"
+    api_key: str | None = None
+    timeout_s: float = Field(20.0, gt=0, le=300)
+    #: Posts and commands whose rule-based confidence is below this go to the model.
+    min_confidence: float = Field(0.6, ge=0, le=1)
+    max_retries: int = Field(1, ge=0, le=5)
+
+
+class WebhookConfig(_Strict):
+    """Inbound webhooks (TradingView alerts)."""
+
+    #: An alert whose body was already accepted within this many seconds is refused as a replay.
+    replay_window_s: int = Field(300, ge=1, le=86_400)
+    #: Alerts carrying a ``time`` older than this (or this far in the future) are refused.
+    max_clock_skew_s: int = Field(300, ge=1, le=86_400)
+    max_body_bytes: int = Field(65_536, ge=1_024, le=1_048_576)
+
+
+class ProviderScoringConfig(_Strict):
+    """Replaying a provider's signals over candles ("backtest this channel before you follow it")."""
+
+    #: Equity risked per trade, as a ratio of equity (0.01 = 1 %) when following the provider.
+    risk_per_trade_ratio: float = Field(0.01, gt=0, le=0.5)
+    #: An entry not filled within this many hours after the post is counted as not filled.
+    entry_expiry_hours: float = Field(48.0, gt=0)
+    #: A filled trade still open after this many hours is closed at the bar's close.
+    max_hold_hours: float = Field(24.0 * 14, gt=0)
+    #: Taker fee per side as a ratio of notional (0.0004 = 0.04 %).
+    fee_ratio: float = Field(0.0004, ge=0, le=0.01)
+
+
+class IntakeConfig(_Strict):
+    """Reading other people's signals: posts, webhooks, typed commands."""
+
+    llm: LlmConfig = Field(default_factory=LlmConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    scoring: ProviderScoringConfig = Field(default_factory=ProviderScoringConfig)
+
+
 class Settings(BaseSettings):
     """All of tsbot's settings (``app.yaml`` keys at the top level, ``trading.yaml`` under ``trading``)."""
 
@@ -103,6 +148,7 @@ class Settings(BaseSettings):
     alpaca_secret_key: str | None = None
     alpaca_data_url: str | None = None
     trading: TradingConfig = Field(default_factory=TradingConfig)
+    intake: IntakeConfig = Field(default_factory=IntakeConfig)
 
     @property
     def effective_database_url(self) -> str:
