@@ -1,0 +1,100 @@
+"""Finding the traded symbol in a post: ``#ATA/USDT``, ``CFXUSDT``, ``SUSHIUSDTPERP``, ``$EGLD``, ``#Ethereum``.
+
+Symbols come out as ``BASE/QUOTE`` upper case when a quote is written (glued quotes USDT, BUSD, USDC, FDUSD, TUSD
+are split; ``PERP`` and ``.P`` suffixes dropped), else the base alone (``AVAX``, ``SHIB2``). Coins written by name
+become tickers through :data:`tsbot.sentiment.aliases.ASSET_ALIASES` plus a few common names.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tsbot.sentiment.aliases import ASSET_ALIASES
+
+QUOTES = ("USDT", "BUSD", "USDC", "FDUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
+_GLUED_QUOTES = ("USDT", "BUSD", "USDC", "FDUSD", "TUSD")
+
+_NAME_TO_TICKER: dict[str, str] = {}
+for _ticker, _names in ASSET_ALIASES.items():
+    for _name in _names:
+        _NAME_TO_TICKER[_name.upper().replace(" ", "")] = _ticker
+_NAME_TO_TICKER.update({"BITCOIN": "BTC", "ETHEREUM": "ETH", "RIPPLE": "XRP", "SOLANA": "SOL",
+                        "CARDANO": "ADA", "DOGECOIN": "DOGE", "LITECOIN": "LTC", "POLKADOT": "DOT",
+                        "CHAINLINK": "LINK", "AVALANCHE": "AVAX", "POLYGON": "MATIC"})
+
+_QUOTE_ALT = "|".join(QUOTES)
+# BASE/QUOTE with optional spaces around the slash; the quote may be glued to the next word ("UNI/USDTLeverage").
+_SLASHED = re.compile(
+    rf"(?i)(?<![A-Za-z0-9])[#$]?\s?(?P<base>[A-Za-z0-9]{{1,15}})\s?/\s?(?P<quote>{_QUOTE_ALT})(?:\.?P\b|PERP)?"
+)
+# Glued pairs: CFXUSDT, SUSHIUSDTPERP, BTCUSDT.P; also inside glued text ("BINANCEPair: SUSHIUSDTPERP").
+_GLUED = re.compile(
+    rf"(?<![A-Za-z0-9])[#$]?(?P<base>[A-Z0-9]{{2,15}}?)(?P<quote>{'|'.join(_GLUED_QUOTES)})(?:PERP|\.P)?"
+    r"(?:(?![a-z0-9])|(?=exchange|leverage|long|short|entry|lev\b|target|pair))",
+    re.IGNORECASE,
+)
+# Tagged tickers: #EGLD, $ADA (letters, digits allowed after the first letter or a leading multiplier).
+_TAGGED = re.compile(r"(?<![A-Za-z0-9&])[#$](?P<base>(?:\d{2,6})?[A-Za-z][A-Za-z0-9]{0,14})\b")
+# A bare upper-case ticker right before a side word: "AVAX SHORT", "next shib2 short".
+_BEFORE_SIDE = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?P<base>[A-Za-z][A-Za-z0-9]{1,11})\s+(?:short|long)(?:\b|(?=leverage|lev\b|entry))"
+)
+# A ticker right after a side verb: "Shorting BTC @ ~52K", "Buying some $ETH".
+_AFTER_SIDE = re.compile(
+    r"(?i:\b(?:shorting|longing|short|long|buy(?:ing)?|sell(?:ing)?))\s+(?:(?i:some|more)\s+)?[#$]?"
+    r"(?P<base>[A-Z][A-Z0-9]{1,11})\b"
+)
+_BEFORE_SIDE_STOP = {"GO", "THE", "TO", "A", "AN", "MY", "OUR", "NEXT", "IN", "ON", "AND", "OR", "FOR",
+                     "SCALP", "SPOT", "SWING", "RISKY", "SMALL", "TRADE", "SETUP", "SIGNAL", "FUTURES", "NOT",
+                     "NEW", "VIP", "ENTER", "OPEN", "CLOSE", "IS", "BE", "TAKE", "THIS", "THAT", "A", "HEDGE",
+                     "GTC", "AT", "AS", "BIG", "QUICK", "NO"}
+_TAG_STOP = {"LONG", "SHORT", "SPOT", "BUY", "SELL", "SIGNAL", "VIP", "TP", "SL", "UPDATE", "NEW", "BTCDOM_", "DYOR",
+             "FREE", "CORNIX", "ALTCOIN", "ALTCOINS", "CRYPTO", "BINANCE", "BYBIT", "MEXC", "USDT"}
+
+
+def normalise_symbol(base: str, quote: str | None) -> str:
+    """``BASE/QUOTE`` upper case, or the base alone; names become tickers (``Ethereum`` → ``ETH``)."""
+    base = base.upper()
+    base = _NAME_TO_TICKER.get(base, base)
+    if quote:
+        return f"{base}/{quote.upper()}"
+    return base
+
+
+def find_symbol(text: str) -> str | None:
+    """The first symbol a post names, or ``None`` (see the module docstring)."""
+    best: tuple[int, str] | None = None
+    match = _SLASHED.search(text)
+    if match and not match.group("base").isdigit():
+        best = (match.start(), normalise_symbol(match.group("base"), match.group("quote")))
+    for glued in _GLUED.finditer(text):
+        base = glued.group("base")
+        if base.isdigit() or base.upper() in ("USDT", "BUSD", "USDC"):
+            continue
+        # Lower-case glued pairs only when the whole word is lower case ("celrusdt").
+        word = glued.group(0).lstrip("#$")
+        if not (word.isupper() or word.islower() or word[:1].isdigit()):
+            if not re.match(r"[A-Z0-9]+(?:USDT|BUSD|USDC|FDUSD|TUSD)", word):
+                continue
+        if best is None or glued.start() < best[0]:
+            best = (glued.start(), normalise_symbol(base, glued.group("quote")))
+        break
+    if best is not None:
+        return best[1]
+    for tagged in _TAGGED.finditer(text):
+        base = tagged.group("base").upper()
+        if base in _TAG_STOP or len(base) > 12:
+            continue
+        return normalise_symbol(base, None)
+    for bare in _BEFORE_SIDE.finditer(text):
+        base = bare.group("base")
+        if base.upper() in _BEFORE_SIDE_STOP:
+            continue
+        if base.isupper() or any(c.isdigit() for c in base) or base.upper() in _NAME_TO_TICKER:
+            return normalise_symbol(base, None)
+    for after in _AFTER_SIDE.finditer(text):
+        base = after.group("base")
+        if base.upper() in _BEFORE_SIDE_STOP or base in ("TERM", "ONLY", "HERE", "NOW", "ALL"):
+            continue
+        return normalise_symbol(base, None)
+    return None

@@ -1,0 +1,175 @@
+"""Reading follow-up posts: Cornix bot templates, result cards with ticked targets, human progress notes.
+
+Cornix templates (``#UMA/USDT Take-Profit target 4 ✅``, ``All entry targets achieved``, ``Stoploss ⛔``...) map
+to :class:`UpdateEvent` as the labelling guide says; ``Profit: X%`` gives ``profit_pct`` X and ``Loss: X%`` gives
+−X; ``Period:`` is kept as written without the clock emoji. When one post states several events the most decisive
+is kept (:data:`tsbot.intake.models.EVENT_PRIORITY`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tsbot.intake.models import EVENT_PRIORITY, SignalUpdate, UpdateEvent, to_decimal
+from tsbot.intake.symbols import find_symbol
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateReading:
+    """A follow-up read from a post, with how sure the reader is."""
+
+    update: SignalUpdate
+    confidence: float
+    notes: tuple[str, ...] = ()
+
+
+_E = UpdateEvent
+_TEMPLATES: list[tuple[re.Pattern[str], UpdateEvent]] = [
+    (re.compile(r"(?i)closed\s+due\s+to\s+opposite\s+direction"), _E.CLOSED),
+    (re.compile(r"(?i)closed\s+at\s+(?:trailing\s+)?stop[\s-]*loss"), _E.STOP_HIT),
+    (re.compile(r"(?i)manually\s+cancell?ed|\bcancell?ed\s*❌|target\s+achieved\s+before\s+entering"), _E.CANCELLED),
+    (re.compile(r"(?i)stop\s*target\s*hit|\bstop[\s-]*loss\s*⛔|\bstoploss\s*⛔|⛔"), _E.STOP_HIT),
+    (re.compile(r"(?i)all\s+take[\s-]*profit\s+targets\s+achieved"), _E.ALL_TARGETS_HIT),
+    (re.compile(r"(?i)take[\s-]*profit\s+target\s+(?P<n>\d+)\s*✅"), _E.TARGET_HIT),
+    (re.compile(r"(?i)all\s+entry\s+targets\s+achieved"), _E.ALL_ENTRIES_FILLED),
+    (re.compile(r"(?i)entered\s+entry\s+zone"), _E.ENTERED_ZONE),
+    (re.compile(r"(?i)\bentry\s+(?P<n>\d+)\s*✅"), _E.ENTRY_FILLED),
+]
+_TEMPLATE_SYMBOL = re.compile(r"#(?P<sym>[A-Za-z0-9]+(?:/[A-Za-z]+)?)\s")
+_PROFIT = re.compile(r"(?i)\b(?P<kind>profit|loss)\s*:\s*(?P<num>-?\d+(?:\.\d+)?)\s*%")
+_PERIOD = re.compile(r"(?i)\bperiod\s*:\s*(?P<p>[^\n⏰]+?)\s*(?:⏰|\n|$)")
+_AVERAGE = re.compile(r"(?i)average\s+entry\s+price\s*:\s*(?P<num>\d+(?:\.\d+)?)")
+
+# Result cards: "Target 3: 86.5✅", "Short Term Target 1: 1,880✅"
+_TICKED = re.compile(r"(?i)\b(?:target|tp)\s*(?P<n>\d{1,2})\s*[:\-]?\s*[\d,.]+\s*\$?\s*✅")
+_ALL_TARGETS = re.compile(r"(?i)\ball\s+(?:the\s+)?(?:\d+\s+)?(?:targets?|tps?|take[\s-]*profits?)\s+"
+                          r"(?:(?:were|are|have\s+been|got|been)\s+)?(?:hit|achieved|done|reached|smashed|blown|"
+                          r"completed|destroyed)")
+_RESULT_PROFIT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*%\s*(?:profit|gain)", re.IGNORECASE)
+
+# Human-written follow-ups on a named trade.
+_HUMAN_EVENTS: list[tuple[re.Pattern[str], UpdateEvent]] = [
+    (re.compile(r"(?i)\b(?:stop(?:ped)?\s*out|sl\s*(?:got\s*)?(?:hit|triggered|touched)|stop[\s-]*loss\s*(?:got\s*)?"
+                r"(?:hit|triggered))\b"), _E.STOP_HIT),
+    (re.compile(r"(?i)\b(?:cancel(?:l?ed)?|invalidated?|(?:do\s*not|don't)\s*enter|no\s*longer\s*valid)\b"),
+     _E.CANCELLED),
+    (re.compile(r"(?i)\b(?:close(?:d)?\s*(?:it|the\s*trade|all|position|now|here|at)|exit(?:ed)?\s*(?:now|here|"
+                r"the\s*trade|at))\b"), _E.CLOSED),
+    (re.compile(r"(?i)\ball\s+(?:targets?|tps?)\s+(?:hit|achieved|done|reached)\b"), _E.ALL_TARGETS_HIT),
+    (re.compile(r"(?i)\b(?:tp|target)\s*(?P<n>\d{1,2})\s*(?:hit|done|reached|achieved|smashed|✅)"), _E.TARGET_HIT),
+    (re.compile(r"(?i)\b(?:move|moved|moving|set)\s*(?:your\s*|the\s*)?(?:sl|stop[\s-]*loss|stops?)\s*(?:to|at)\s*"
+                r"(?:entry|entries|break[\s-]*even|be)\b"), _E.MOVE_STOP),
+    (re.compile(r"(?i)\b(?:entry|entries)\s*(?:hit|filled|triggered|reached)\b|\bfilled\b"), _E.ENTRY_FILLED),
+]
+_HUMAN_PROFIT = re.compile(r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already)\s*(?:\w+\s){0,2}?"
+                           r"\+?(?P<num>\d+(?:\.\d+)?)\s*%")
+_GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|never|remember|tip|rule)\b")
+
+
+def read_update(text: str) -> UpdateReading | None:
+    """A follow-up read from a cleaned post, or ``None`` when the post is not one."""
+    reading = _template(text)
+    if reading is not None:
+        return reading
+    reading = _result_card(text)
+    if reading is not None:
+        return reading
+    return _human(text)
+
+
+def _template(text: str) -> UpdateReading | None:
+    if "#" not in text and "ancel" not in text:
+        return None
+    best: tuple[int, UpdateEvent, re.Match[str]] | None = None
+    for pattern, event in _TEMPLATES:
+        match = pattern.search(text)
+        if match and (best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]):
+            best = (EVENT_PRIORITY[event], event, match)
+    if best is None:
+        return None
+    _, event, match = best
+    # The template names the pair right before the event ("#UMA/USDT Take-Profit target 4").
+    symbol_match = None
+    for candidate in _TEMPLATE_SYMBOL.finditer(text[: match.start() + 1]):
+        symbol_match = candidate
+    symbol = find_symbol(symbol_match.group(0)) if symbol_match else find_symbol(text)
+    index = int(match.group("n")) if "n" in match.groupdict() and match.group("n") else None
+    profit = _profit(text)
+    period_match = _PERIOD.search(text)
+    price: Decimal | None = None
+    if event in (_E.ENTRY_FILLED, _E.ALL_ENTRIES_FILLED):
+        average = _AVERAGE.search(text)
+        if average:
+            price = to_decimal(average.group("num"))
+    return UpdateReading(
+        SignalUpdate(
+            symbol=symbol,
+            event=event,
+            target_index=index if event in (_E.TARGET_HIT, _E.ENTRY_FILLED) else None,
+            price=price,
+            profit_pct=profit,
+            period=period_match.group("p").strip() if period_match else None,
+        ),
+        confidence=0.98 if symbol else 0.85,
+        notes=("bot follow-up template",),
+    )
+
+
+def _profit(text: str) -> Decimal | None:
+    match = _PROFIT.search(text)
+    if not match:
+        return None
+    value = to_decimal(match.group("num"))
+    if match.group("kind").lower() == "loss" and value > 0:
+        value = -value
+    return value
+
+
+def _result_card(text: str) -> UpdateReading | None:
+    if "✅" not in text:
+        return None
+    ticks = [int(m.group("n")) for m in _TICKED.finditer(text)]
+    if not ticks:
+        return None
+    # A signal card with ticked *entries* is a signal, not a result: require ticked targets, and no entry list.
+    symbol = find_symbol(text)
+    profit_match = _RESULT_PROFIT.search(text)
+    profit = to_decimal(profit_match.group("num")) if profit_match else None
+    if _ALL_TARGETS.search(text):
+        update = SignalUpdate(symbol=symbol, event=_E.ALL_TARGETS_HIT, profit_pct=profit)
+    else:
+        update = SignalUpdate(symbol=symbol, event=_E.TARGET_HIT, target_index=max(ticks), profit_pct=profit)
+    return UpdateReading(update, confidence=0.92 if symbol else 0.7, notes=("result card with ticked targets",))
+
+
+def _human(text: str) -> UpdateReading | None:
+    if len(text) > 600:
+        return None
+    symbol = None
+    tagged = re.search(r"[#$][A-Za-z][A-Za-z0-9]{1,14}(?:/[A-Za-z]{3,5})?", text)
+    if tagged:
+        symbol = find_symbol(tagged.group(0))
+    best: tuple[int, UpdateEvent, re.Match[str]] | None = None
+    for pattern, event in _HUMAN_EVENTS:
+        match = pattern.search(text)
+        if match and (best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]):
+            best = (EVENT_PRIORITY[event], event, match)
+    profit_match = _HUMAN_PROFIT.search(text)
+    profit = to_decimal(profit_match.group("num")) if profit_match else None
+    if symbol is None:
+        return None
+    if best is None:
+        if profit is None:
+            return None
+        return UpdateReading(SignalUpdate(symbol=symbol, event=_E.OTHER, profit_pct=profit), confidence=0.6,
+                             notes=("progress note on a named trade",))
+    if _GENERIC_ADVICE.search(text) and best[1] == _E.MOVE_STOP:
+        return None
+    _, event, match = best
+    index = None
+    if event == _E.TARGET_HIT and match.groupdict().get("n"):
+        index = int(match.group("n"))
+    return UpdateReading(SignalUpdate(symbol=symbol, event=event, target_index=index, profit_pct=profit),
+                         confidence=0.65, notes=("human-written follow-up",))
