@@ -76,9 +76,13 @@ _WATERMARK_LINE = re.compile(r"(?m)^[ \t]*(?:[A-Za-z]{1,2}[ \t]+){1,}[A-Za-z]{1,
 _HORIZON = re.compile(r"(?i)\b(?:short|mid|long)(?:[\s-]*(?:to|-)?[\s-]*(?:mid|long))?[\s-]*terms?\b")
 
 
+_NEEDS_TRANSLATION = re.compile("[" + "".join(chr(c) for c in _TRANSLATE) + "]")
+
+
 def clean(text: str) -> str:
     """Normalise a raw post for reading (see the module docstring, step 1)."""
-    text = text.translate(_TRANSLATE)
+    if _NEEDS_TRANSLATION.search(text):
+        text = text.translate(_TRANSLATE)
     if "*" in text or "_" in text or "`" in text:
         text = _MARKDOWN.sub("", text)
     if "\u20e3" in text:
@@ -92,24 +96,41 @@ def clean(text: str) -> str:
 
 _ENTRY, _TARGET, _STOP, _LEVERAGE, _EXCHANGE, _IGNORE, _END = range(7)
 
+def _word(word: str) -> str:
+    """``word`` not preceded by a letter, written literal-first so the regex engine can skip ahead fast."""
+    return f"{word}(?<![a-z]{word})"
+
+
+# Patterns run on the lower-cased post. Every alternative starts with a literal (fast scanning); order matters
+# inside an alternation: longer phrases first.
 _LABELS: list[tuple[int, str]] = [
-    # Order matters inside the alternation: longer phrases first.
     (_END, r"trailing\s*configuration|published\s*by|copy\s*signals|this\s*message\s*cannot|spot\s*tps?\b"),
-    (_IGNORE, r"\bote\b|period\s*:|client\s*:|strategy\s*:|reasoning\s*:|signal\s*(?:id|type)\s*:?|"
+    (_IGNORE, _word("ote") + r"\b|period\s*:|client\s*:|strategy\s*:|reasoning\s*:|signal\s*(?:id|type)\s*:?|"
      r"trade\s*type\s*:?|average\s*entry\s*price|direction\s*:|position\s*:"),
     (_STOP, r"stop[\s-]*loss(?:es)?(?:\s*orders?)?|stop\s*targets?|stoploss|stop[\s-]*lose|"
-     r"(?<![A-Za-z])stop(?![a-z])|(?<![A-Za-z])sl(?![a-z])|(?<![A-Za-z])stl(?![a-z])|stolen\s*:|invalidation"),
+     + _word("stop") + r"(?![a-z])|" + _word("sl") + r"(?![a-z])|" + _word("stl") + r"(?![a-z])|"
+     r"stolen\s*:|invalidation"),
     (_TARGET, r"take[\s-]*profits?(?:\s*(?:targets?|orders?|in\s*usdt))?|profit\s*targets?|"
-     r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|targets?(?:\s*in\s*usdt)?|(?<![A-Za-z])tps?(?=\s*[\d:#\-\n(])|"
-     r"(?<![A-Za-z])tgts?(?![a-z])|(?<![A-Za-z])sell\s*(?=:\s*\$?\d)"),
+     r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|targets?(?:\s*in\s*usdt)?|"
+     + _word("tp") + r"s?(?=\s*[\d:#\-\n(])|" + _word("tgt") + r"s?(?![a-z])|"
+     + _word("sell") + r"\s*(?=:\s*\$?\d)|" + _word("profits") + r"?(?=[ \t]*:?[ \t]*\n[ \t]*\$?\d)"),
     (_ENTRY, r"entry\s*(?:zone|range|price|targets?|orders?|point|area|level)?(?:\s*\(usdt\))?|entries|"
-     r"(?<![a-z])buy\s*(?:zone|range|price|area|between|around)?(?=\s*[:@\-]?\s*\$?\d)|"
-     r"(?<![a-z])enter\s*(?:at|between|around)?(?=\s*[:@\-]?\s*\$?\d)|buy\s*(?:zone|range)"),
-    (_LEVERAGE, r"leverage|\blev\b|\blvg\b"),
+     r"buy\s*(?:zone|range)|"
+     + _word("buy") + r"\s*(?:price|area|between|around)?(?=\s*[:@\-]?\s*\$?\d)|"
+     + _word("enter") + r"\s*(?:at|between|around)?(?=\s*[:@\-]?\s*\$?\d)"),
+    (_LEVERAGE, r"leverage|" + _word("lev") + r"\b|" + _word("lvg") + r"\b"),
     (_EXCHANGE, r"exchanges?\s*(?::|->)"),
 ]
-_LABEL_RE = re.compile("|".join(f"(?P<L{kind}_{i}>{pattern})" for i, (kind, pattern) in enumerate(_LABELS)),
-                       re.IGNORECASE)
+_LABEL_RE = re.compile("|".join(f"(?P<L{kind}_{i}>{pattern})" for i, (kind, pattern) in enumerate(_LABELS)))
+
+
+def _find_labels(text: str) -> list[re.Match[str]]:
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few characters change length when lower-cased; keep positions aligned
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return list(_LABEL_RE.finditer(lowered))
+
+
 _GROUP_KIND = {f"L{kind}_{i}": kind for i, (kind, _) in enumerate(_LABELS)}
 
 # A price: digits with optional thousands commas and decimals, an optional K multiplier, not part of a word.
@@ -301,7 +322,7 @@ class _Sections:
 
 def _sections(text: str) -> _Sections:
     out = _Sections()
-    matches = list(_LABEL_RE.finditer(text))
+    matches = _find_labels(text)
     for i, match in enumerate(matches):
         kind = _GROUP_KIND[match.lastgroup or ""]
         if kind == _END:
@@ -424,7 +445,8 @@ def _first_call(text: str, symbol: str) -> tuple[str, list[str]]:
     if len(heads) < 2:
         return text, []
     base = symbol.split("/", 1)[0]
-    first_label = _LABEL_RE.search(text)
+    labels = _find_labels(text)
+    first_label = labels[0] if labels else None
     others: list[str] = []
     cut = None
     for head in heads:

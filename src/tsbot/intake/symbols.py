@@ -27,12 +27,6 @@ _QUOTE_ALT = "|".join(QUOTES)
 _SLASHED = re.compile(
     rf"(?i)(?<![A-Za-z0-9])[#$]?\s?(?P<base>[A-Za-z0-9]{{1,15}})\s?/\s?(?P<quote>{_QUOTE_ALT})(?:\.?P\b|PERP)?"
 )
-# Glued pairs: CFXUSDT, SUSHIUSDTPERP, BTCUSDT.P; also inside glued text ("BINANCEPair: SUSHIUSDTPERP").
-_GLUED = re.compile(
-    rf"(?<![A-Za-z0-9])[#$]?(?P<base>[A-Z0-9]{{2,15}}?)(?P<quote>{'|'.join(_GLUED_QUOTES)})(?:PERP|\.P)?"
-    r"(?:(?![a-z0-9])|(?=exchange|leverage|long|short|entry|lev\b|target|pair))",
-    re.IGNORECASE,
-)
 # Tagged tickers: #EGLD, $ADA (letters, digits allowed after the first letter or a leading multiplier).
 _TAGGED = re.compile(r"(?<![A-Za-z0-9&])[#$](?P<base>(?:\d{2,6})?[A-Za-z][A-Za-z0-9]{0,14})\b")
 # A bare upper-case ticker right before a side word: "AVAX SHORT", "next shib2 short".
@@ -61,40 +55,66 @@ def normalise_symbol(base: str, quote: str | None) -> str:
     return base
 
 
+_GLUED_QUOTE = re.compile(r"usd[tc]|(?:fd|b|t)usd(?![tc])")
+_GLUE_WORDS = ("exchange", "leverage", "long", "short", "entry", "lev ", "lev:", "target", "pair")
+
+
+def _glued(text: str, low: str) -> tuple[int, str] | None:
+    """The first glued pair (``CFXUSDT``, ``SUSHIUSDTPERP``, ``BTCUSDT.P``, ``celrusdt``) and its position."""
+    for match in _GLUED_QUOTE.finditer(low):
+        start = match.start()
+        j = start
+        while j > 0 and text[j - 1].isascii() and text[j - 1].isalnum():
+            j -= 1
+        base = text[j:start]
+        if not 2 <= len(base) <= 15 or base.isdigit() or base.upper() in ("USDT", "BUSD", "USDC"):
+            continue
+        end = match.end()
+        if low.startswith("perp", end):
+            end += 4
+        elif low.startswith(".p", end) and not low[end + 2:end + 3].isalnum():
+            end += 2
+        if low[end:end + 1].isalnum() and not low.startswith(_GLUE_WORDS, end):
+            continue
+        word = text[j:match.end()]
+        # Mixed case only in the shape BASEUSDT (upper base); "Celrusdt"-like words are not pairs.
+        if not (word.isupper() or word.islower() or base.isupper() or base[:1].isdigit()):
+            continue
+        return j, normalise_symbol(base, text[start:match.end()])
+    return None
+
+
 def find_symbol(text: str) -> str | None:
     """The first symbol a post names, or ``None`` (see the module docstring)."""
     best: tuple[int, str] | None = None
-    match = _SLASHED.search(text)
-    if match and not match.group("base").isdigit():
-        best = (match.start(), normalise_symbol(match.group("base"), match.group("quote")))
-    for glued in _GLUED.finditer(text):
-        base = glued.group("base")
-        if base.isdigit() or base.upper() in ("USDT", "BUSD", "USDC"):
-            continue
-        # Lower-case glued pairs only when the whole word is lower case ("celrusdt").
-        word = glued.group(0).lstrip("#$")
-        if not (word.isupper() or word.islower() or word[:1].isdigit()):
-            if not re.match(r"[A-Z0-9]+(?:USDT|BUSD|USDC|FDUSD|TUSD)", word):
-                continue
-        if best is None or glued.start() < best[0]:
-            best = (glued.start(), normalise_symbol(base, glued.group("quote")))
-        break
+    if "/" in text:
+        match = _SLASHED.search(text)
+        if match and not match.group("base").isdigit():
+            best = (match.start(), normalise_symbol(match.group("base"), match.group("quote")))
+    low = text.lower()
+    if "usd" in low:
+        glued = _glued(text, low)
+        if glued is not None and (best is None or glued[0] < best[0]):
+            best = glued
     if best is not None:
         return best[1]
-    for tagged in _TAGGED.finditer(text):
-        base = tagged.group("base").upper()
-        if base in _TAG_STOP or len(base) > 12:
-            continue
-        return normalise_symbol(base, None)
-    for bare in _BEFORE_SIDE.finditer(text):
-        base = bare.group("base")
-        if base.upper() in _BEFORE_SIDE_STOP:
-            continue
-        if base.isupper() or any(c.isdigit() for c in base) or base.upper() in _NAME_TO_TICKER:
+    if "#" in text or "$" in text:
+        for tagged in _TAGGED.finditer(text):
+            base = tagged.group("base").upper()
+            if base in _TAG_STOP or len(base) > 12:
+                continue
             return normalise_symbol(base, None)
-    for after in _AFTER_SIDE.finditer(text):
-        base = after.group("base")
-        if base.upper() in _BEFORE_SIDE_STOP or base in ("TERM", "ONLY", "HERE", "NOW", "ALL"):
-            continue
-        return normalise_symbol(base, None)
+    if "short" in low or "long" in low:
+        for bare in _BEFORE_SIDE.finditer(text):
+            base = bare.group("base")
+            if base.upper() in _BEFORE_SIDE_STOP:
+                continue
+            if base.isupper() or any(c.isdigit() for c in base) or base.upper() in _NAME_TO_TICKER:
+                return normalise_symbol(base, None)
+    if "short" in low or "long" in low or "buy" in low or "sell" in low:
+        for after in _AFTER_SIDE.finditer(text):
+            base = after.group("base")
+            if base.upper() in _BEFORE_SIDE_STOP or base in ("TERM", "ONLY", "HERE", "NOW", "ALL"):
+                continue
+            return normalise_symbol(base, None)
     return None

@@ -37,7 +37,6 @@ _TEMPLATES: list[tuple[re.Pattern[str], UpdateEvent]] = [
     (re.compile(r"(?i)entered\s+entry\s+zone"), _E.ENTERED_ZONE),
     (re.compile(r"(?i)\bentry\s+(?P<n>\d+)\s*✅"), _E.ENTRY_FILLED),
 ]
-_TEMPLATE_SYMBOL = re.compile(r"#(?P<sym>[A-Za-z0-9]+(?:/[A-Za-z]+)?)\s")
 _PROFIT = re.compile(r"(?i)\b(?P<kind>profit|loss)\s*:\s*(?P<num>-?\d+(?:\.\d+)?)\s*%")
 _PERIOD = re.compile(r"(?i)\bperiod\s*:\s*(?P<p>[^\n⏰]+?)\s*(?:⏰|\n|$)")
 _AVERAGE = re.compile(r"(?i)average\s+entry\s+price\s*:\s*(?P<num>\d+(?:\.\d+)?)")
@@ -79,25 +78,52 @@ def read_update(text: str) -> UpdateReading | None:
     return _human(text)
 
 
+# The Cornix layout: "#UMA/USDT Take-Profit target 4 ✅" - the pair right before the event, one pass over the text.
+_EVENT_ALTERNATIVES = (
+    ("closed", r"closed\s+due\s+to\s+opposite\s+direction"),
+    ("stop_after_tp", r"closed\s+at\s+(?:trailing\s+)?stop[\s-]*loss"),
+    ("cancelled", r"manually\s+cancell?ed|cancell?ed\s*❌"),
+    ("stop", r"stop\s*target\s*hit|stop[\s-]*loss\s*⛔"),
+    ("all_tp", r"all\s+take[\s-]*profit\s+targets\s+achieved"),
+    ("tp", r"take[\s-]*profit\s+target\s+(?P<tp_n>\d+)"),
+    ("all_entries", r"all\s+entry\s+targets\s+achieved"),
+    ("zone", r"entered\s+entry\s+zone"),
+    ("entry", r"entry\s+(?P<entry_n>\d+)\s*✅"),
+)
+_EVENT_OF_GROUP = {
+    "closed": _E.CLOSED, "stop_after_tp": _E.STOP_HIT, "cancelled": _E.CANCELLED, "stop": _E.STOP_HIT,
+    "all_tp": _E.ALL_TARGETS_HIT, "tp": _E.TARGET_HIT, "all_entries": _E.ALL_ENTRIES_FILLED,
+    "zone": _E.ENTERED_ZONE, "entry": _E.ENTRY_FILLED,
+}
+_CORNIX = re.compile(
+    r"#(?P<sym>[A-Za-z0-9]{1,20}(?:/[A-Za-z]{2,6})?)[ \t]+(?:"
+    + "|".join(f"(?P<{name}>{pattern})" for name, pattern in _EVENT_ALTERNATIVES)
+    + ")",
+    re.IGNORECASE,
+)
+
+
 def _template(text: str) -> UpdateReading | None:
     if "#" not in text and "ancel" not in text:
         return None
     best: tuple[int, UpdateEvent, re.Match[str]] | None = None
-    for pattern, event in _TEMPLATES:
-        match = pattern.search(text)
-        if match and (best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]):
+    for match in _CORNIX.finditer(text):
+        event = _EVENT_OF_GROUP[match.lastgroup or ""]
+        if best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]:
             best = (EVENT_PRIORITY[event], event, match)
-    if best is None:
-        return None
-    _, event, match = best
-    # The template names the pair right before the event ("#UMA/USDT Take-Profit target 4").
-    symbol_match = None
-    for candidate in _TEMPLATE_SYMBOL.finditer(text[: match.start() + 1]):
-        symbol_match = candidate
-    symbol = find_symbol(symbol_match.group(0)) if symbol_match else find_symbol(text)
-    index = int(match.group("n")) if "n" in match.groupdict() and match.group("n") else None
-    profit = _profit(text)
-    period_match = _PERIOD.search(text)
+    if best is not None:
+        _, event, match = best
+        symbol = find_symbol("#" + match.group("sym") + " ")
+        index_text = match.group("tp_n") or match.group("entry_n")
+        confidence = 0.98
+    else:
+        loose = _loose_template(text)
+        if loose is None:
+            return None
+        event, symbol, index_text = loose
+        confidence = 0.9 if symbol else 0.8
+    index = int(index_text) if index_text else None
+    period_match = _PERIOD.search(text) if "eriod" in text else None
     price: Decimal | None = None
     if event in (_E.ENTRY_FILLED, _E.ALL_ENTRIES_FILLED):
         average = _AVERAGE.search(text)
@@ -109,12 +135,32 @@ def _template(text: str) -> UpdateReading | None:
             event=event,
             target_index=index if event in (_E.TARGET_HIT, _E.ENTRY_FILLED) else None,
             price=price,
-            profit_pct=profit,
+            profit_pct=_profit(text) if ("rofit" in text or "oss" in text) else None,
             period=period_match.group("p").strip() if period_match else None,
         ),
-        confidence=0.98 if symbol else 0.85,
+        confidence=confidence,
         notes=("bot follow-up template",),
     )
+
+
+_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|"
+                         r"closed\s+at\s+(?:trailing\s+)?stop")
+
+
+def _loose_template(text: str) -> tuple[UpdateEvent, str | None, str | None] | None:
+    """Template phrases whose pair is not right before them (other bots' layouts)."""
+    if not _LOOSE_HINT.search(text):
+        return None
+    best: tuple[int, UpdateEvent, re.Match[str]] | None = None
+    for pattern, event in _TEMPLATES:
+        match = pattern.search(text)
+        if match and (best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]):
+            best = (EVENT_PRIORITY[event], event, match)
+    if best is None:
+        return None
+    _, event, match = best
+    index = match.groupdict().get("n")
+    return event, find_symbol(text), index
 
 
 def _profit(text: str) -> Decimal | None:
