@@ -40,10 +40,11 @@ from tsbot.intake.models import (
     PostKind,
     Side,
     TradeIntent,
+    normalise,
     to_decimal,
 )
 from tsbot.intake.symbols import find_symbol
-from tsbot.intake.updates import read_update
+from tsbot.intake.updates import read_bot_update, read_human_update
 
 #: Posts longer than this are cut before parsing (a signal post is a few hundred characters).
 MAX_POST_CHARS = 20_000
@@ -144,6 +145,15 @@ _ZONE_JOINER = re.compile(r"(?i)^\s*\$?\s*(?:-|~|to|and)\s*\$?\s*$")
 _ZONE_WORD = re.compile(r"(?i)\b(?:zone|range|area|between)\b")
 
 
+def _price(raw: str) -> Decimal:
+    """A price as written, trailing decimal zeros dropped (``0.002580`` → ``0.00258``, ``20.0`` kept)."""
+    whole, dot, decimals = raw.partition(".")
+    if dot:
+        decimals = decimals.rstrip("0") or "0"
+        return Decimal(f"{whole or '0'}.{decimals}")
+    return Decimal(raw)
+
+
 class _Num:
     __slots__ = ("value", "start", "end", "text")
 
@@ -168,9 +178,6 @@ def _numbers(section: str, *, index_label: bool = False) -> list[_Num]:
             continue  # list numbering "1)"
         if after and (len(after) > 1 or _TIMEFRAME_SUFFIX.match(after)):
             continue  # "4H", "20x", "1st", "1Luud" (part of a word or a link)
-        tail = section[end:end + 3]
-        if tail.startswith(("️⃣", "⃣")):
-            continue
         # "1." / "1 -" / "#1:" as numbering at the start of a line: an integer followed by a price on the line.
         if "." not in raw and "," not in raw and len(raw) <= 2:
             line_start = section.rfind("\n", 0, start) + 1
@@ -178,9 +185,9 @@ def _numbers(section: str, *, index_label: bool = False) -> list[_Num]:
             rest = section[end:end + 40].split("\n", 1)[0]
             if (at_line_start or index_label) and re.match(r"^\s*[.:\-]\s*\$?\s*\d", rest):
                 continue
-        value = Decimal(raw.replace(",", "")) if "," in raw else Decimal(raw)
+        value = _price(raw.replace(",", "") if "," in raw else raw)
         if match.group("k"):
-            value *= 1000
+            value = normalise(value * 1000)
         out.append(_Num(value, start, end, raw))
     return out
 
@@ -191,20 +198,28 @@ def _first_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
 
 # --- side ---------------------------------------------------------------------------------------------------
 
+# Run on the lower-cased post; the letter before the word is checked in code (literal-first pattern, fast).
 _SIDE_WORD = re.compile(
-    r"(?i)(?:(?<![A-Za-z])|(?<=\d[xX]))(?P<word>long(?:ing)?|short(?:ing)?|buy(?:ing)?|sell(?:ing)?|bullish|bearish|spot)"
+    r"(?P<word>long(?:ing)?|short(?:ing)?|buy(?:ing)?|sell(?:ing)?|bullish|bearish|spot)"
     r"(?:(?![a-z])|(?=leverage|lev\b|entry|exchange|pair|set-?up))"
 )
-_LONG_WORDS = {"long", "buy", "buying", "bullish", "spot"}
+_PRICE_LABEL_AFTER = re.compile(r"\s*(?:price)?\s*[:@\-]?\s*\$?\d")
+_LONG_WORDS = {"long", "longing", "buy", "buying", "bullish", "spot"}
 
 
 def _find_side(text: str) -> tuple[Side | None, bool]:
     """The written side and whether it came from a weak word (buy/sell/spot) rather than long/short."""
+    low = text.lower()
     strong: Side | None = None
     weak: Side | None = None
-    for match in _SIDE_WORD.finditer(text):
-        word = match.group("word").lower()
-        after = text[match.end():match.end() + 12]
+    for match in _SIDE_WORD.finditer(low):
+        start = match.start()
+        if start:
+            before = low[start - 1]
+            # A letter right before means part of a word, except a glued leverage ("10XBuy Zone").
+            if before.isalpha() and not (before == "x" and start >= 2 and low[start - 2].isdigit()):
+                continue
+        word = match.group("word")
         if word in ("long", "short", "longing", "shorting"):
             if strong is None:
                 strong = Side.LONG if word.startswith("long") else Side.SHORT
@@ -212,7 +227,7 @@ def _find_side(text: str) -> tuple[Side | None, bool]:
         if word in ("bullish", "bearish"):
             continue
         # "Buy: 0.5" / "Sell: 0.6" are price labels, not sides.
-        if re.match(r"\s*(?:price)?\s*[:@\-]?\s*\$?\d", after, re.IGNORECASE):
+        if _PRICE_LABEL_AFTER.match(low, match.end(), match.end() + 12):
             continue
         if weak is None:
             weak = Side.LONG if word in _LONG_WORDS else Side.SHORT
@@ -429,7 +444,7 @@ _PROSE_SIDE = re.compile(r"(?i)\b(?:shorting|longing|short|long|buying|selling)\
 def _prose(text: str) -> tuple[list[Decimal], EntryKind] | None:
     match = _PROSE_ENTRY.search(text)
     if match:
-        value = Decimal(match.group("num").replace(",", ""))
+        value = _price(match.group("num").replace(",", ""))
         if match.group("k"):
             value *= 1000
         return [value], EntryKind.SINGLE
@@ -485,14 +500,15 @@ def parse(text: str) -> ParsedPost:
     if not body.strip():
         return ParsedPost(PostKind.OTHER, confidence=1.0, notes=("empty post",))
 
-    update = read_update(body)
+    update = read_bot_update(body)
     if update is not None and update.confidence >= 0.9:
         return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
                           notes=update.notes)
-
     signal = _read_signal(body)
     if signal is not None:
         return signal
+    if update is None:
+        update = read_human_update(body)
     if update is not None:
         return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
                           notes=update.notes)
@@ -509,7 +525,7 @@ def _other(body: str) -> ParsedPost:
 
 
 def _read_signal(body: str) -> ParsedPost | None:
-    text = _HORIZON.sub(" ", body)
+    text = _HORIZON.sub(" ", body) if "term" in body.lower() else body
     symbol = find_symbol(text)
     if symbol is None:
         return None
@@ -560,10 +576,10 @@ def _read_signal(body: str) -> ParsedPost | None:
     intent = TradeIntent(
         symbol=symbol,
         side=side,
-        entry=tuple(to_decimal(v) for v in entry),
+        entry=tuple(entry),
         entry_kind=entry_kind,
-        targets=tuple(to_decimal(v) for v in targets),
-        stop=None if stop is None else to_decimal(stop),
+        targets=tuple(targets),
+        stop=stop,
         leverage=None if leverage is None else to_decimal(leverage),
         margin=margin,
         exchanges=tuple(_exchanges(text, sections.exchange)),

@@ -40,7 +40,7 @@ _AFTER_SIDE = re.compile(
 )
 _BEFORE_SIDE_STOP = {"GO", "THE", "TO", "A", "AN", "MY", "OUR", "NEXT", "IN", "ON", "AND", "OR", "FOR",
                      "SCALP", "SPOT", "SWING", "RISKY", "SMALL", "TRADE", "SETUP", "SIGNAL", "FUTURES", "NOT",
-                     "NEW", "VIP", "ENTER", "OPEN", "CLOSE", "IS", "BE", "TAKE", "THIS", "THAT", "A", "HEDGE",
+                     "NEW", "VIP", "ENTER", "OPEN", "CLOSE", "IS", "BE", "TAKE", "THIS", "THAT", "HEDGE",
                      "GTC", "AT", "AS", "BIG", "QUICK", "NO"}
 _TAG_STOP = {"LONG", "SHORT", "SPOT", "BUY", "SELL", "SIGNAL", "VIP", "TP", "SL", "UPDATE", "NEW", "BTCDOM_", "DYOR",
              "FREE", "CORNIX", "ALTCOIN", "ALTCOINS", "CRYPTO", "BINANCE", "BYBIT", "MEXC", "USDT"}

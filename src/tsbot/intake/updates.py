@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from tsbot.intake.models import EVENT_PRIORITY, SignalUpdate, UpdateEvent, to_decimal
-from tsbot.intake.symbols import find_symbol
+from tsbot.intake.symbols import find_symbol, normalise_symbol
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,33 +48,50 @@ _ALL_TARGETS = re.compile(r"(?i)\ball\s+(?:the\s+)?(?:\d+\s+)?(?:targets?|tps?|t
                           r"completed|destroyed)")
 _RESULT_PROFIT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*%\s*(?:profit|gain)", re.IGNORECASE)
 
-# Human-written follow-ups on a named trade.
-_HUMAN_EVENTS: list[tuple[re.Pattern[str], UpdateEvent]] = [
-    (re.compile(r"(?i)\b(?:stop(?:ped)?\s*out|sl\s*(?:got\s*)?(?:hit|triggered|touched)|stop[\s-]*loss\s*(?:got\s*)?"
-                r"(?:hit|triggered))\b"), _E.STOP_HIT),
-    (re.compile(r"(?i)\b(?:cancel(?:l?ed)?|invalidated?|(?:do\s*not|don't)\s*enter|no\s*longer\s*valid)\b"),
-     _E.CANCELLED),
-    (re.compile(r"(?i)\b(?:close(?:d)?\s*(?:it|the\s*trade|all|position|now|here|at)|exit(?:ed)?\s*(?:now|here|"
-                r"the\s*trade|at))\b"), _E.CLOSED),
-    (re.compile(r"(?i)\ball\s+(?:targets?|tps?)\s+(?:hit|achieved|done|reached)\b"), _E.ALL_TARGETS_HIT),
-    (re.compile(r"(?i)\b(?:tp|target)\s*(?P<n>\d{1,2})\s*(?:hit|done|reached|achieved|smashed|✅)"), _E.TARGET_HIT),
-    (re.compile(r"(?i)\b(?:move|moved|moving|set)\s*(?:your\s*|the\s*)?(?:sl|stop[\s-]*loss|stops?)\s*(?:to|at)\s*"
-                r"(?:entry|entries|break[\s-]*even|be)\b"), _E.MOVE_STOP),
-    (re.compile(r"(?i)\b(?:entry|entries)\s*(?:hit|filled|triggered|reached)\b|\bfilled\b"), _E.ENTRY_FILLED),
-]
-_HUMAN_PROFIT = re.compile(r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already)\s*(?:\w+\s){0,2}?"
+# Human-written follow-ups: one alternation, the most decisive event wins.
+_HUMAN_ALTERNATIVES = (
+    ("h_stop", r"stop(?:ped)?\s*out|(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
+    ("h_cancel", r"cancell?(?:ed)?|invalidated?|no\s*longer\s*valid"),
+    ("h_close", r"(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
+     r"(?:in|with)\s*(?:profit|loss))"),
+    ("h_all_tp", r"all\s+(?:the\s+)?(?:targets?|tps?)\s+(?:were\s+|are\s+|got\s+)?"
+     r"(?:hit|achieved|done|reached|smashed)"),
+    ("h_tp", r"(?:tp|target)\s*(?P<h_tp_n>\d{1,2})\s*(?:hit|done|reached|achieved|smashed|✅)|"
+     r"hit\s*(?P<h_tp_m>\d{1,2})\s*(?:tps?|targets?)|(?P<h_tp_k>\d{1,2})\s*(?:tps?|targets?)\s*(?:hit|done|reached|"
+     r"achieved|smashed|destroyed)"),
+    ("h_move", r"(?:(?:move[ds]?|moving|set|put)\s*(?:your\s*|the\s*|our\s*)?)?(?:sl|stop[\s-]*loss|stops?)\s*"
+     r"(?:moved\s*)?(?:to|at)\s*(?:entry|entries|break[\s-]*even|be\b)"),
+    ("h_entry", r"(?:entry|entries)\s*(?:hit|filled|triggered|reached)|\bfilled\b"),
+)
+_HUMAN_EVENT_OF = {
+    "h_stop": _E.STOP_HIT, "h_cancel": _E.CANCELLED, "h_close": _E.CLOSED, "h_all_tp": _E.ALL_TARGETS_HIT,
+    "h_tp": _E.TARGET_HIT, "h_move": _E.MOVE_STOP, "h_entry": _E.ENTRY_FILLED,
+}
+_HUMAN_EVENT = re.compile(
+    "|".join(f"(?P<{name}>{pattern})" for name, pattern in _HUMAN_ALTERNATIVES), re.IGNORECASE
+)
+_NEGATION = re.compile(r"(?i)(?:\bnot|n't|\b(?:dont|doesnt|didnt|wont|cant|never|no|unless))\s*(?:\w+\s*)?$")
+_HUMAN_PROFIT = re.compile(r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already|over)\s*(?:\w+\s){0,2}?"
                            r"\+?(?P<num>\d+(?:\.\d+)?)\s*%")
-_GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|never|remember|tip|rule)\b")
+_GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|never|remember|tip|rule|psa|recommend(?:ed)?|should|if\s+you)\b")
+_TAGGED_SYMBOL = re.compile(r"[#$][A-Za-z][A-Za-z0-9]{1,14}(?:/[A-Za-z]{3,5})?")
 
 
 def read_update(text: str) -> UpdateReading | None:
-    """A follow-up read from a cleaned post, or ``None`` when the post is not one."""
+    """A follow-up read from a cleaned post (bot template, result card or human note), or ``None``."""
+    return read_bot_update(text) or read_human_update(text)
+
+
+def read_bot_update(text: str) -> UpdateReading | None:
+    """A bot-template follow-up or a result card with ticked targets, or ``None``."""
     reading = _template(text)
     if reading is not None:
         return reading
-    reading = _result_card(text)
-    if reading is not None:
-        return reading
+    return _result_card(text)
+
+
+def read_human_update(text: str) -> UpdateReading | None:
+    """A human-written follow-up ("SL hit", "TP2 done", "move SL to entry"), or ``None``."""
     return _human(text)
 
 
@@ -103,6 +120,13 @@ _CORNIX = re.compile(
 )
 
 
+def _pair(raw: str) -> str | None:
+    base, _, quote = raw.partition("/")
+    if quote:
+        return normalise_symbol(base, quote)
+    return find_symbol("#" + raw + " ")
+
+
 def _template(text: str) -> UpdateReading | None:
     if "#" not in text and "ancel" not in text:
         return None
@@ -113,7 +137,7 @@ def _template(text: str) -> UpdateReading | None:
             best = (EVENT_PRIORITY[event], event, match)
     if best is not None:
         _, event, match = best
-        symbol = find_symbol("#" + match.group("sym") + " ")
+        symbol = _pair(match.group("sym"))
         index_text = match.group("tp_n") or match.group("entry_n")
         confidence = 0.98
     else:
@@ -191,31 +215,35 @@ def _result_card(text: str) -> UpdateReading | None:
 
 
 def _human(text: str) -> UpdateReading | None:
-    if len(text) > 600:
+    if len(text) > 400 or "http" in text:
         return None
-    symbol = None
-    tagged = re.search(r"[#$][A-Za-z][A-Za-z0-9]{1,14}(?:/[A-Za-z]{3,5})?", text)
-    if tagged:
-        symbol = find_symbol(tagged.group(0))
+    tagged = _TAGGED_SYMBOL.search(text) if ("#" in text or "$" in text) else None
+    symbol = find_symbol(tagged.group(0) + " ") if tagged else None
     best: tuple[int, UpdateEvent, re.Match[str]] | None = None
-    for pattern, event in _HUMAN_EVENTS:
-        match = pattern.search(text)
-        if match and (best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]):
+    matches = list(_HUMAN_EVENT.finditer(text))
+    if symbol is None and matches:
+        symbol = find_symbol(text)
+    for match in matches:
+        if _NEGATION.search(text[max(0, match.start() - 16):match.start()]):
+            continue
+        event = _HUMAN_EVENT_OF[match.lastgroup or ""]
+        if best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]:
             best = (EVENT_PRIORITY[event], event, match)
-    profit_match = _HUMAN_PROFIT.search(text)
+    profit_match = _HUMAN_PROFIT.search(text) if "%" in text else None
     profit = to_decimal(profit_match.group("num")) if profit_match else None
-    if symbol is None:
-        return None
     if best is None:
-        if profit is None:
+        if symbol is None or profit is None:
             return None
         return UpdateReading(SignalUpdate(symbol=symbol, event=_E.OTHER, profit_pct=profit), confidence=0.6,
                              notes=("progress note on a named trade",))
-    if _GENERIC_ADVICE.search(text) and best[1] == _E.MOVE_STOP:
-        return None
+    if _GENERIC_ADVICE.search(text):
+        return None  # "always move your SL to entry after TP1" is advice, not an event of a trade
     _, event, match = best
-    index = None
-    if event == _E.TARGET_HIT and match.groupdict().get("n"):
-        index = int(match.group("n"))
+    index_text = match.group("h_tp_n") or match.group("h_tp_m") or match.group("h_tp_k")
+    index = int(index_text) if event == _E.TARGET_HIT and index_text else None
+    if symbol is None:
+        # A reply in a channel: the trade is known only from the reply context.
+        return UpdateReading(SignalUpdate(symbol=None, event=event, target_index=index, profit_pct=profit),
+                             confidence=0.5, notes=("human-written follow-up without a symbol (a reply)",))
     return UpdateReading(SignalUpdate(symbol=symbol, event=event, target_index=index, profit_pct=profit),
-                         confidence=0.65, notes=("human-written follow-up",))
+                         confidence=0.7, notes=("human-written follow-up",))
