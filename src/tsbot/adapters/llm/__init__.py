@@ -1,0 +1,1 @@
+"""Language-model adapters: OpenAI-compatible chat endpoints behind :class:`tsbot.intake.fallback.ChatModel`."""
