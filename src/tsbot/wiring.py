@@ -14,6 +14,7 @@ from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.signals import SqlSignalStore
+from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
 from tsbot.market.ports import MarketDataSource
@@ -32,6 +33,7 @@ class Services:
     candles: SqlCandleStore
     headlines: SqlHeadlineStore
     signals: SqlSignalStore
+    tracked_signals: SqlTrackedSignalStore
 
     def scan_service(self) -> ScanService:
         """A :class:`ScanService` over these stores and the settings' trading configuration."""
@@ -57,6 +59,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             candles=SqlCandleStore(db),
             headlines=SqlHeadlineStore(db),
             signals=SqlSignalStore(db),
+            tracked_signals=SqlTrackedSignalStore(db),
         )
     finally:
         await db.dispose()

@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
 
+from tsbot.core.errors import DataError, NotFoundError
+from tsbot.intake.tracking import (
+    ConcurrentUpdateError,
+    SignalStatus,
+    TrackedSignal,
+    UnmatchedUpdate,
+    symbol_key,
+)
 from tsbot.market.models import CandleFrame, SeriesKey
 from tsbot.market.ports import SeriesInfo, UpsertResult
 from tsbot.sentiment.aggregate import HeadlineSeries
@@ -183,3 +192,63 @@ class MemorySignalStore:
     async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:
         mine = [c for c in self.changes if key is None or c.key == key]
         return sorted(mine, key=lambda c: c.changed_at, reverse=True)[:limit]
+
+
+def _recent_first(signal: TrackedSignal) -> tuple[datetime, int]:
+    return signal.posted_at, signal.id or 0
+
+
+class MemoryTrackedSignalStore:
+    """Tracked signals and unmatched updates in memory, with the checks of the SQL store (one signal per
+    provider and post id, transitions saved only over the state they were made from)."""
+
+    def __init__(self) -> None:
+        self.signals: dict[int, TrackedSignal] = {}
+        self.unmatched_items: list[UnmatchedUpdate] = []
+
+    async def add(self, signal: TrackedSignal) -> TrackedSignal:
+        if await self.find(signal.provider, signal.post_id) is not None:
+            raise DataError(f"signal {signal.post_id} of {signal.provider} is stored already")
+        stored = replace(signal, id=len(self.signals) + 1)
+        self.signals[stored.id] = stored  # type: ignore[index]
+        return stored
+
+    async def save_transition(self, signal: TrackedSignal) -> TrackedSignal:
+        current = self.signals.get(signal.id) if signal.id is not None else None
+        if current is None:
+            raise NotFoundError(f"no tracked signal with id {signal.id}")
+        if not signal.history or current.history != signal.history[:-1]:
+            raise ConcurrentUpdateError(f"tracked signal {signal.id} changed since it was loaded")
+        self.signals[signal.id] = signal  # type: ignore[index]
+        return signal
+
+    async def get(self, signal_id: int) -> TrackedSignal | None:
+        return self.signals.get(signal_id)
+
+    async def find(self, provider: str, post_id: str) -> TrackedSignal | None:
+        return next(
+            (s for s in self.signals.values() if (s.provider, s.post_id) == (provider, post_id)), None
+        )
+
+    async def open_signals(self, provider: str, *, base: str | None = None) -> list[TrackedSignal]:
+        mine = [
+            s
+            for s in self.signals.values()
+            if s.provider == provider and s.is_open and (base is None or symbol_key(s.symbol)[0] == base)
+        ]
+        return sorted(mine, key=_recent_first, reverse=True)
+
+    async def by_status(
+        self, status: SignalStatus, *, provider: str | None = None, limit: int = 100
+    ) -> list[TrackedSignal]:
+        mine = [s for s in self.signals.values() if s.status is status and provider in (None, s.provider)]
+        return sorted(mine, key=_recent_first, reverse=True)[:limit]
+
+    async def add_unmatched(self, item: UnmatchedUpdate) -> UnmatchedUpdate:
+        stored = replace(item, id=len(self.unmatched_items) + 1)
+        self.unmatched_items.append(stored)
+        return stored
+
+    async def unmatched(self, provider: str, *, limit: int = 100) -> list[UnmatchedUpdate]:
+        mine = [u for u in self.unmatched_items if u.provider == provider]
+        return sorted(mine, key=lambda u: (u.received_at, u.id or 0), reverse=True)[:limit]

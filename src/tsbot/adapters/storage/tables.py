@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -146,3 +147,77 @@ Index(
     signal_status_changes.c.timeframe,
     signal_status_changes.c.changed_at,
 )
+
+#: Decimal prices and percents of tracked signals are plain-notation strings (``"0.000065"``), exact on every
+#: backend; the intent and each update are JSON objects whose numbers are such strings.
+tracked_signals = Table(
+    "tracked_signals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(200), nullable=False),
+    Column("post_id", String(200), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("base", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("intent", JSON, nullable=False),
+    Column("posted_at", UtcDateTime(), nullable=False),
+    Column("filled_entries", Integer, nullable=False),
+    Column("targets_hit", Integer, nullable=False),
+    Column("stop", Text, nullable=True),
+    Column("stop_moved_to_entry", Boolean, nullable=False),
+    Column("entry_price", Text, nullable=True),
+    Column("exit_price", Text, nullable=True),
+    Column("last_profit_pct", Text, nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("event_count", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("provider", "post_id", name="uq_tracked_signals_provider_post"),
+)
+
+Index(
+    "ix_tracked_signals_provider_symbol_status",
+    tracked_signals.c.provider,
+    tracked_signals.c.symbol,
+    tracked_signals.c.status,
+)
+Index(
+    "ix_tracked_signals_provider_base_status",
+    tracked_signals.c.provider,
+    tracked_signals.c.base,
+    tracked_signals.c.status,
+)
+Index("ix_tracked_signals_status_posted", tracked_signals.c.status, tracked_signals.c.posted_at)
+
+tracked_signal_events = Table(
+    "tracked_signal_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("signal_id", Integer, ForeignKey("tracked_signals.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("post_id", String(200), nullable=True),
+    Column("event", String(24), nullable=False),
+    Column("update_data", JSON, nullable=False),
+    Column("from_status", String(16), nullable=False),
+    Column("to_status", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+    UniqueConstraint("signal_id", "seq", name="uq_tracked_signal_events_signal_seq"),
+)
+
+unmatched_updates = Table(
+    "unmatched_updates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(200), nullable=False),
+    Column("post_id", String(200), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("symbol", String(64), nullable=True),
+    Column("event", String(24), nullable=False),
+    Column("update_data", JSON, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("signal_id", Integer, ForeignKey("tracked_signals.id", ondelete="SET NULL"), nullable=True),
+)
+
+Index("ix_unmatched_updates_provider_received", unmatched_updates.c.provider, unmatched_updates.c.received_at)
