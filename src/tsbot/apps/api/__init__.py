@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI routers that call tsbot's services."""
