@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tsbot.adapters.exchanges.alpaca_source import AlpacaSource
 from tsbot.adapters.exchanges.ccxt_source import CcxtSource
+from tsbot.adapters.llm.openai_chat import build_chat_model
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
@@ -17,6 +18,8 @@ from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
+from tsbot.intake.fallback import FallbackPostParser, LlmPostReader
+from tsbot.intake.posts import parse as parse_post
 from tsbot.market.ports import MarketDataSource
 from tsbot.signals.service import ScanService
 
@@ -89,3 +92,14 @@ def build_source(exchange: str, settings: Settings) -> tuple[MarketDataSource, A
     return CcxtSource(
         exchange_id, base_url=base_urls.get(exchange_id), timeout_s=timeout_s
     ), AssetClass.CRYPTO
+
+
+def build_post_parser(settings: Settings, *, use_llm: bool = True) -> FallbackPostParser:
+    """The signal-post reader: the rule parser, with the language-model fallback of ``settings.intake.llm``
+    when it is enabled (and ``use_llm``) for posts the rules rate below ``min_confidence``."""
+    model = build_chat_model(settings) if use_llm else None
+    return FallbackPostParser(
+        parse_post,
+        LlmPostReader(model) if model is not None else None,
+        settings.intake.llm.min_confidence,
+    )

@@ -1,4 +1,4 @@
-"""The ``tsbot`` command: ``tsbot scan``, ``tsbot data import|list|download``, ``tsbot db upgrade``."""
+"""The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import typer
 
 from tsbot.apps.cli.common import console, run, settings_or_exit
 from tsbot.apps.cli.data import data_app
+from tsbot.apps.cli.parse import parse_command
+from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
 
 app = typer.Typer(
@@ -18,7 +20,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("scan")(scan_command)
+app.command("parse")(parse_command)
 app.add_typer(data_app, name="data")
+app.add_typer(provider_app, name="provider")
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
