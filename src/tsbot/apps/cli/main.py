@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+import structlog
 import typer
 
 from tsbot.apps.cli.common import console, run, settings_or_exit
@@ -66,5 +67,6 @@ def expand_multi_value(args: Sequence[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Log events go to stderr so stdout carries only the command's output."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     app(args=expand_multi_value(sys.argv[1:]), prog_name="tsbot")
