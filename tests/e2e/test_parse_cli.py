@@ -75,7 +75,8 @@ def test_small_prices_are_written_in_plain_notation(env: dict[str, str]) -> None
 
 def test_bad_lines_are_reported_and_nothing_else_is_lost(env: dict[str, str]) -> None:
     # Bad input tried: a line that is not JSON and an object without "text", between two good posts.
-    stdin = "\n".join([json.dumps({"text": STACKED}), "{not json", json.dumps({"body": "x"}), json.dumps({"text": "hi"})])
+    lines = [json.dumps({"text": STACKED}), "{not json", json.dumps({"body": "x"}), json.dumps({"text": "hi"})]
+    stdin = "\n".join(lines)
     result = _tsbot("parse", env=env, stdin=stdin + "\n")
     assert result.returncode == 1
     out = _lines(result.stdout)
