@@ -37,6 +37,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/parse.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
