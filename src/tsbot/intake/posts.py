@@ -40,6 +40,7 @@ from tsbot.intake.models import (
     PostKind,
     Side,
     TradeIntent,
+    UpdateEvent,
     normalise,
     to_decimal,
 )
@@ -108,18 +109,18 @@ _LABELS: list[tuple[int, str]] = [
     (_END, r"trailing\s*configuration|published\s*by|copy\s*signals|this\s*message\s*cannot|spot\s*tps?\b"),
     (_IGNORE, _word("ote") + r"\b|period\s*:|client\s*:|strategy\s*:|reasoning\s*:|signal\s*(?:id|type)\s*:?|"
      r"trade\s*type\s*:?|average\s*entry\s*price|direction\s*:|position\s*:"),
-    (_STOP, r"stop[\s-]*loss(?:es)?(?:\s*orders?)?|stop\s*targets?|stoploss|stop[\s-]*lose|"
+    (_STOP, r"stop[\s-]*loss(?:es)?(?:\s*orders?)?|stop\s*targets?|stop\s*los{1,2}e?|stop[\s-]*lose|"
      + _word("stop") + r"(?![a-z])|" + _word("sl") + r"(?![a-z])|" + _word("stl") + r"(?![a-z])|"
      r"stolen\s*:|invalidation"),
     (_TARGET, r"take[\s-]*profits?(?:\s*(?:targets?|orders?|in\s*usdt))?|profit\s*targets?|"
-     r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|targets?(?:\s*in\s*usdt)?|"
+     r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|tragets?|targets?(?:\s*in\s*usdt)?|"
      + _word("tp") + r"s?(?=\s*[\d:#\-\n(])|" + _word("tgt") + r"s?(?![a-z])|"
-     + _word("sell") + r"\s*(?=:\s*\$?\d)|" + _word("profits") + r"?(?=[ \t]*:?[ \t]*\n[ \t]*\$?\d)"),
-    (_ENTRY, r"entry\s*(?:zone|range|price|targets?|orders?|point|area|level)?(?:\s*\(usdt\))?|entries|"
+     + _word("sell") + r"\s*(?=:?\s*\$?\d)|" + _word("profits") + r"?(?=[ \t]*:?[ \t]*\n[ \t]*\$?\d)"),
+    (_ENTRY, r"ente?ry\s*(?:zone|range|price|targets?|orders?|point|area|level)?(?:\s*\(usdt\))?|entries|"
      r"buy\s*(?:zone|range)|"
      + _word("buy") + r"\s*(?:price|area|between|around)?(?=\s*[:@\-]?\s*\$?\d)|"
      + _word("enter") + r"\s*(?:at|between|around)?(?=\s*[:@\-]?\s*\$?\d)"),
-    (_LEVERAGE, r"leverage|" + _word("lev") + r"\b|" + _word("lvg") + r"\b"),
+    (_LEVERAGE, r"leverage|levrage|" + _word("lev") + r"\b|" + _word("lvg") + r"\b"),
     (_EXCHANGE, r"exchanges?\s*(?::|->)"),
 ]
 _LABEL_RE = re.compile("|".join(f"(?P<L{kind}_{i}>{pattern})" for i, (kind, pattern) in enumerate(_LABELS)))
@@ -141,7 +142,7 @@ _NUMBER = re.compile(
 )
 _PERCENT_RANGE = re.compile(r"(?<![\d.])\d{1,2}\s*-\s*\d{1,3}(?:\.\d+)?\s*%")
 _TIMEFRAME_SUFFIX = re.compile(r"(?i)^(?:h|hr|hrs|hour|hours|m|min|mins|minutes?|d|days?|w|weeks?|x|th|st|nd|rd)$")
-_ZONE_JOINER = re.compile(r"(?i)^\s*\$?\s*(?:-|~|to|and)\s*\$?\s*$")
+_ZONE_JOINER = re.compile(r"(?i)^\s*\$?\s*(?:-|~|to)\s*\$?\s*$")
 _ZONE_WORD = re.compile(r"(?i)\b(?:zone|range|area|between)\b")
 
 
@@ -188,7 +189,7 @@ def _numbers(section: str, *, index_label: bool = False) -> list[_Num]:
         value = _price(raw.replace(",", "") if "," in raw else raw)
         if match.group("k"):
             value = normalise(value * 1000)
-        out.append(_Num(value, start, end, raw))
+        out.append(_Num(value, start, match.end("k") if match.group("k") else end, raw))
     return out
 
 
@@ -257,7 +258,7 @@ def _infer_side(entry: list[Decimal], targets: list[Decimal], stop: Decimal | No
 
 _LEVERAGE_AFTER_LABEL = re.compile(
     r"(?i)^[\s:=\-]*(?:(?:cross|isolated)[\s:]*)?\(?\s*[x]?\s*(?P<a>\d+(?:\.\d+)?)\s*[x]?"
-    r"(?:\s*[x]?\s*-\s*[x]?\s*(?P<b>\d+(?:\.\d+)?)\s*x?)?"
+    r"(?:\s*[x]?\s*(?:-|to)\s*[x]?\s*(?P<b>\d+(?:\.\d+)?)\s*x?)?"
 )
 _LEVERAGE_ANYWHERE = re.compile(
     r"(?i)(?<![A-Za-z\d.])(?:(?P<a>\d+(?:\.\d+)?)\s*x?\s*-\s*)?(?P<b>\d+(?:\.\d+)?)\s*x(?![A-Za-z\d])|"
@@ -345,6 +346,8 @@ def _sections(text: str) -> _Sections:
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
         body = text[match.end():end]
         label = match.group(0)
+        if kind == _TARGET and label.startswith("sell") and "buy" not in text[: match.start()].lower():
+            continue
         if out.first < 0 and kind in (_ENTRY, _TARGET, _STOP):
             out.first = match.start()
         if kind == _ENTRY:
@@ -386,7 +389,7 @@ def _read_targets(sections: _Sections) -> list[Decimal]:
                 prefix = str(expected)
                 if digits.startswith(prefix) and len(digits.split(".")[0]) > len(prefix):
                     body = " " + digits[len(prefix):] + body[glued.end():]
-            index = re.match(r"^\s*#?\s*(\d{1,2})(?![\d.,])\s*[:.)\-]?", body)
+            index = re.match(r"^\s*#?\s*(\d{1,2})(?![\d.,kK])\s*[:.)\-]?", body)
             if index and _NUMBER.search(body[index.end():]):
                 expected = int(index.group(1)) + 1
                 body = body[index.end():]
@@ -451,6 +454,29 @@ def _prose(text: str) -> tuple[list[Decimal], EntryKind] | None:
     return None
 
 
+def _header_entry(text: str, symbol: str, first_label: int) -> tuple[list[Decimal], EntryKind] | None:
+    """Entry prices written after the symbol and before the first field label ("Sell #EOS 0.82 - 0.84 | TP...")."""
+    if first_label <= 0:
+        return None
+    base = symbol.split("/", 1)[0]
+    at = text.upper().find(base)
+    if at < 0 or at >= first_label:
+        return None
+    region = text[at + len(base):first_label]
+    slash = re.match(r"\s?/\s?[A-Za-z]{2,6}", region)
+    if slash:
+        region = region[slash.end():]
+    numbers = _numbers(region)
+    if not numbers:
+        return None
+    values = [n.value for n in numbers]
+    if len(numbers) == 1:
+        return values, EntryKind.SINGLE
+    if len(numbers) == 2 and _ZONE_JOINER.match(region[numbers[0].end:numbers[1].start]):
+        return values, EntryKind.ZONE
+    return values, EntryKind.LIST
+
+
 _CALL_HEAD = re.compile(r"(?m)^[^\S\n]*[#$]?(?P<base>[A-Za-z0-9]{2,15})\s?/\s?(?:USDT|BUSD|USDC|BTC|ETH)\b")
 
 
@@ -505,10 +531,12 @@ def parse(text: str) -> ParsedPost:
         return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
                           notes=update.notes)
     signal = _read_signal(body)
-    if signal is not None:
+    if signal is not None and signal.confidence >= 0.7:
         return signal
     if update is None:
         update = read_human_update(body)
+    if signal is not None and (update is None or update.update.event is UpdateEvent.OTHER):
+        return signal
     if update is not None:
         return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
                           notes=update.notes)
@@ -555,9 +583,15 @@ def _read_signal(body: str) -> ParsedPost | None:
         else:
             if side is None:
                 return None
-            entry, entry_kind = [], EntryKind.MARKET
-            confidence = 0.75
-            notes.append("no entry price: market entry")
+            header = _header_entry(text, symbol, sections.first)
+            if header is not None:
+                entry, entry_kind = header
+                confidence = 0.85
+                notes.append("entry read from the header line")
+            else:
+                entry, entry_kind = [], EntryKind.MARKET
+                confidence = 0.75
+                notes.append("no entry price: market entry")
     if side is None:
         side = _infer_side(entry, targets, stop)
         if side is None:

@@ -27,6 +27,8 @@ _QUOTE_ALT = "|".join(QUOTES)
 _SLASHED = re.compile(
     rf"(?i)(?<![A-Za-z0-9])[#$]?\s?(?P<base>[A-Za-z0-9]{{1,15}})\s?/\s?(?P<quote>{_QUOTE_ALT})(?:\.?P\b|PERP)?"
 )
+# "Coin: SUI", "Pair: BTCUSDT", "Symbol: ETH" (a field label, then the ticker).
+_LABELLED = re.compile(r"(?i)\b(?:coin|pair|symbol|asset|ticker)(?:\s*name)?\s*:\s*[#$]?(?P<base>[A-Z0-9]{2,12})\b")
 # Tagged tickers: #EGLD, $ADA (letters, digits allowed after the first letter or a leading multiplier).
 _TAGGED = re.compile(r"(?<![A-Za-z0-9&])[#$](?P<base>(?:\d{2,6})?[A-Za-z][A-Za-z0-9]{0,14})\b")
 # A bare upper-case ticker right before a side word: "AVAX SHORT", "next shib2 short".
@@ -64,8 +66,11 @@ def _glued(text: str, low: str) -> tuple[int, str] | None:
     for match in _GLUED_QUOTE.finditer(low):
         start = match.start()
         j = start
-        while j > 0 and text[j - 1].isascii() and text[j - 1].isalnum():
+        limit = max(0, start - 16)  # a base is at most 15 characters: never walk further (linear time)
+        while j > limit and text[j - 1].isascii() and text[j - 1].isalnum():
             j -= 1
+        if j == limit and j > 0 and text[j - 1].isascii() and text[j - 1].isalnum():
+            continue
         base = text[j:start]
         if not 2 <= len(base) <= 15 or base.isdigit() or base.upper() in ("USDT", "BUSD", "USDC"):
             continue
@@ -104,6 +109,10 @@ def find_symbol(text: str) -> str | None:
             if base in _TAG_STOP or len(base) > 12:
                 continue
             return normalise_symbol(base, None)
+    if ":" in text:
+        labelled = _LABELLED.search(text)
+        if labelled and not labelled.group("base").isdigit():
+            return normalise_symbol(labelled.group("base"), None)
     if "short" in low or "long" in low:
         for bare in _BEFORE_SIDE.finditer(text):
             base = bare.group("base")

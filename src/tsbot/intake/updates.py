@@ -37,7 +37,7 @@ _TEMPLATES: list[tuple[re.Pattern[str], UpdateEvent]] = [
     (re.compile(r"(?i)entered\s+entry\s+zone"), _E.ENTERED_ZONE),
     (re.compile(r"(?i)\bentry\s+(?P<n>\d+)\s*✅"), _E.ENTRY_FILLED),
 ]
-_PROFIT = re.compile(r"(?i)\b(?P<kind>profit|loss)\s*:\s*(?P<num>-?\d+(?:\.\d+)?)\s*%")
+_PROFIT = re.compile(r"(?i)\b(?P<kind>profit|loss)\s*:?\s*(?P<num>-?\d+(?:\.\d+)?)\s*%")
 _PERIOD = re.compile(r"(?i)\bperiod\s*:\s*(?P<p>[^\n⏰]+?)\s*(?:⏰|\n|$)")
 _AVERAGE = re.compile(r"(?i)average\s+entry\s+price\s*:\s*(?P<num>\d+(?:\.\d+)?)")
 
@@ -50,22 +50,25 @@ _RESULT_PROFIT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*%\s*(?:profit|gain)", re.
 
 # Human-written follow-ups: one alternation, the most decisive event wins.
 _HUMAN_ALTERNATIVES = (
-    ("h_stop", r"stop(?:ped)?\s*out|(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
+    ("h_stop", r"stop(?:ped)?\s*out|(?:trailing\s*)?stop\s*(?:loss\s*)?hit|(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
     ("h_cancel", r"cancell?(?:ed)?|invalidated?|no\s*longer\s*valid"),
-    ("h_close", r"(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
+    ("h_all_entries", r"all\s+entr(?:y|ies)(?:\s+targets?)?\s+(?:filled|hit|achieved|reached|done)"),
+    ("h_zone", r"entry\s*zone\s*(?:reached|hit|entered)|entered\s*(?:the\s*)?(?:entry\s*)?zone"),
+    ("h_close", r"(?:^|\n)\s*(?:close|exit)\b|(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
      r"(?:in|with)\s*(?:profit|loss))"),
     ("h_all_tp", r"all\s+(?:the\s+)?(?:targets?|tps?)\s+(?:were\s+|are\s+|got\s+)?"
      r"(?:hit|achieved|done|reached|smashed)"),
-    ("h_tp", r"(?:tp|target)\s*(?P<h_tp_n>\d{1,2})\s*(?:hit|done|reached|achieved|smashed|✅)|"
+    ("h_tp", r"(?:tp|target)\s*#?\s*(?P<h_tp_n>\d{1,2})\s*(?:is\s*)?(?:hit|done|reached|achieved|smashed|✅)|"
      r"hit\s*(?P<h_tp_m>\d{1,2})\s*(?:tps?|targets?)|(?P<h_tp_k>\d{1,2})\s*(?:tps?|targets?)\s*(?:hit|done|reached|"
      r"achieved|smashed|destroyed)"),
     ("h_move", r"(?:(?:move[ds]?|moving|set|put)\s*(?:your\s*|the\s*|our\s*)?)?(?:sl|stop[\s-]*loss|stops?)\s*"
      r"(?:moved\s*)?(?:to|at)\s*(?:entry|entries|break[\s-]*even|be\b)"),
-    ("h_entry", r"(?:entry|entries)\s*(?:hit|filled|triggered|reached)|\bfilled\b"),
+    ("h_entry", r"(?:entry|entries)\s*(?P<h_entry_n>\d)?\s*(?:hit|filled|triggered|reached)|\bfilled\b"),
 )
 _HUMAN_EVENT_OF = {
     "h_stop": _E.STOP_HIT, "h_cancel": _E.CANCELLED, "h_close": _E.CLOSED, "h_all_tp": _E.ALL_TARGETS_HIT,
     "h_tp": _E.TARGET_HIT, "h_move": _E.MOVE_STOP, "h_entry": _E.ENTRY_FILLED,
+    "h_all_entries": _E.ALL_ENTRIES_FILLED, "h_zone": _E.ENTERED_ZONE,
 }
 _HUMAN_EVENT = re.compile(
     "|".join(f"(?P<{name}>{pattern})" for name, pattern in _HUMAN_ALTERNATIVES), re.IGNORECASE
@@ -73,7 +76,7 @@ _HUMAN_EVENT = re.compile(
 _NEGATION = re.compile(r"(?i)(?:\bnot|n't|\b(?:dont|doesnt|didnt|wont|cant|never|no|unless))\s*(?:\w+\s*)?$")
 _HUMAN_PROFIT = re.compile(r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already|over)\s*(?:\w+\s){0,2}?"
                            r"\+?(?P<num>\d+(?:\.\d+)?)\s*%")
-_GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|never|remember|tip|rule|psa|recommend(?:ed)?|should|if\s+you)\b")
+_GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|remember|tip|rule|psa|recommend(?:ed)?|should|if\s+you)\b")
 _TAGGED_SYMBOL = re.compile(r"[#$][A-Za-z][A-Za-z0-9]{1,14}(?:/[A-Za-z]{3,5})?")
 
 
@@ -167,7 +170,7 @@ def _template(text: str) -> UpdateReading | None:
     )
 
 
-_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|"
+_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|take[\s-]*profit\s+target\s+\d|"
                          r"closed\s+at\s+(?:trailing\s+)?stop")
 
 
@@ -205,8 +208,7 @@ def _result_card(text: str) -> UpdateReading | None:
         return None
     # A signal card with ticked *entries* is a signal, not a result: require ticked targets, and no entry list.
     symbol = find_symbol(text)
-    profit_match = _RESULT_PROFIT.search(text)
-    profit = to_decimal(profit_match.group("num")) if profit_match else None
+    profit = _human_profit(text)
     if _ALL_TARGETS.search(text):
         update = SignalUpdate(symbol=symbol, event=_E.ALL_TARGETS_HIT, profit_pct=profit)
     else:
@@ -229,8 +231,7 @@ def _human(text: str) -> UpdateReading | None:
         event = _HUMAN_EVENT_OF[match.lastgroup or ""]
         if best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]:
             best = (EVENT_PRIORITY[event], event, match)
-    profit_match = _HUMAN_PROFIT.search(text) if "%" in text else None
-    profit = to_decimal(profit_match.group("num")) if profit_match else None
+    profit = _human_profit(text) if "%" in text else None
     if best is None:
         if symbol is None or profit is None:
             return None
@@ -239,11 +240,36 @@ def _human(text: str) -> UpdateReading | None:
     if _GENERIC_ADVICE.search(text):
         return None  # "always move your SL to entry after TP1" is advice, not an event of a trade
     _, event, match = best
-    index_text = match.group("h_tp_n") or match.group("h_tp_m") or match.group("h_tp_k")
-    index = int(index_text) if event == _E.TARGET_HIT and index_text else None
+    index_text = match.group("h_tp_n") or match.group("h_tp_m") or match.group("h_tp_k") or match.group("h_entry_n")
+    index = int(index_text) if event in (_E.TARGET_HIT, _E.ENTRY_FILLED) and index_text else None
+    price = None
+    if event in (_E.ENTRY_FILLED, _E.ALL_ENTRIES_FILLED):
+        at_price = _FILL_PRICE.search(text)
+        price = to_decimal(at_price.group("num")) if at_price else None
+    period_match = _PERIOD.search(text) if "eriod" in text else None
+    period = period_match.group("p").strip() if period_match else None
     if symbol is None:
         # A reply in a channel: the trade is known only from the reply context.
-        return UpdateReading(SignalUpdate(symbol=None, event=event, target_index=index, profit_pct=profit),
-                             confidence=0.5, notes=("human-written follow-up without a symbol (a reply)",))
-    return UpdateReading(SignalUpdate(symbol=symbol, event=event, target_index=index, profit_pct=profit),
-                         confidence=0.7, notes=("human-written follow-up",))
+        update = SignalUpdate(None, event, index, price, profit, period)
+        return UpdateReading(update, confidence=0.5, notes=("human-written follow-up without a symbol (a reply)",))
+    update = SignalUpdate(symbol, event, index, price, profit, period)
+    return UpdateReading(update, confidence=0.7, notes=("human-written follow-up",))
+
+
+_FILL_PRICE = re.compile(r"(?i)(?:average(?:\s*entry)?\s*price|filled\s*at|\bat)\s*:?\s*\$?(?P<num>\d+(?:\.\d+)?)")
+_SIGNED_PCT = re.compile(r"(?<![\d.])(?P<sign>[+-])(?P<num>\d+(?:\.\d+)?)\s*%")
+
+
+def _human_profit(text: str) -> Decimal | None:
+    """``Profit: 12%`` / ``Loss: 5%`` / ``+32%`` / ``-25%`` / ``already up 40%``; a loss is negative."""
+    labelled = _profit(text)
+    if labelled is not None:
+        return labelled
+    signed = _SIGNED_PCT.search(text)
+    if signed:
+        value = to_decimal(signed.group("num"))
+        return -value if signed.group("sign") == "-" else value
+    loose = _HUMAN_PROFIT.search(text) or _RESULT_PROFIT.search(text)
+    if loose:
+        return to_decimal(loose.group("num"))
+    return None
