@@ -50,11 +50,13 @@ _RESULT_PROFIT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*%\s*(?:profit|gain)", re.
 
 # Human-written follow-ups: one alternation, the most decisive event wins.
 _HUMAN_ALTERNATIVES = (
-    ("h_stop", r"stop(?:ped)?\s*out|(?:trailing\s*)?stop\s*(?:loss\s*)?hit|(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
+    ("h_stop", r"stop(?:ped)?\s*out|(?:trailing\s*)?stop\s*(?:loss\s*)?hit|"
+     r"(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
     ("h_cancel", r"cancell?(?:ed)?|invalidated?|no\s*longer\s*valid"),
     ("h_all_entries", r"all\s+entr(?:y|ies)(?:\s+targets?)?\s+(?:filled|hit|achieved|reached|done)"),
     ("h_zone", r"entry\s*zone\s*(?:reached|hit|entered)|entered\s*(?:the\s*)?(?:entry\s*)?zone"),
-    ("h_close", r"(?:^|\n)\s*(?:close|exit)\b|(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
+    ("h_close", r"(?:^|\n)\s*(?:close|exit)\b|"
+     r"(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
      r"(?:in|with)\s*(?:profit|loss))"),
     ("h_all_tp", r"all\s+(?:the\s+)?(?:targets?|tps?)\s+(?:were\s+|are\s+|got\s+)?"
      r"(?:hit|achieved|done|reached|smashed)"),
@@ -170,7 +172,8 @@ def _template(text: str) -> UpdateReading | None:
     )
 
 
-_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|take[\s-]*profit\s+target\s+\d|"
+_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|"
+                         r"take[\s-]*profit\s+target\s+\d|"
                          r"closed\s+at\s+(?:trailing\s+)?stop")
 
 
