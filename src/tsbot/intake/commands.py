@@ -805,7 +805,7 @@ def _clean_decimal(value: Decimal) -> Decimal:
     """``value`` without trailing zeros and never in exponent form (``Decimal("70E+3")`` -> ``70000``)."""
     value = value.normalize()
     if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
+        return Decimal(int(value))  # exact for any size (quantize fails past the context precision)
     return value
 
 
