@@ -165,7 +165,7 @@ class _Num:
         self.text = text
 
 
-def _numbers(section: str, *, index_label: bool = False) -> list[_Num]:
+def _numbers(section: str) -> list[_Num]:
     """Prices in a section, without numbering, percentages, timeframes and leverage multiples."""
     out: list[_Num] = []
     percent_spans = [m.span() for m in _PERCENT_RANGE.finditer(section)] if "%" in section else []
@@ -184,17 +184,13 @@ def _numbers(section: str, *, index_label: bool = False) -> list[_Num]:
             line_start = section.rfind("\n", 0, start) + 1
             at_line_start = line_start > 0 and not section[line_start:start].strip(" •-#>·*")
             rest = section[end:end + 40].split("\n", 1)[0]
-            if (at_line_start or index_label) and re.match(r"^\s*[.:\-]\s*\$?\s*\d", rest):
+            if at_line_start and re.match(r"^\s*[.:\-]\s*\$?\s*\d", rest):
                 continue
         value = _price(raw.replace(",", "") if "," in raw else raw)
         if match.group("k"):
             value = normalise(value * 1000)
         out.append(_Num(value, start, match.end("k") if match.group("k") else end, raw))
     return out
-
-
-def _first_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    return pattern.search(text)
 
 
 # --- side ---------------------------------------------------------------------------------------------------
@@ -312,7 +308,7 @@ def _exchanges(text: str, label_sections: list[str]) -> list[str]:
     match = _EXCHANGE_HINT.search(text)
     if match:
         name = next(g for g in match.groups() if g)
-        return [name.upper() if name.lower() in ("mexc", "okx", "bingx") else name.upper()]
+        return [name.upper()]
     return []
 
 
@@ -373,7 +369,6 @@ def _sections(text: str) -> _Sections:
 
 
 _SINGULAR_TARGET = re.compile(r"(?i)^(?:target|tp|tgt|take[\s-]*profit)$")
-_PLACEHOLDER_ONLY = re.compile(r"^[^\dA-Za-z]*$")
 
 
 def _read_targets(sections: _Sections) -> list[Decimal]:
@@ -441,7 +436,6 @@ _PROSE_ENTRY = re.compile(
 )
 _NOW_WORDS = re.compile(r"(?i)\b(?:buying|buy\s*(?:now|here|&|and)\s*hold|market\s*(?:price|entry|order)|"
                         r"enter\s*now|cmp|now)\b")
-_PROSE_SIDE = re.compile(r"(?i)\b(?:shorting|longing|short|long|buying|selling)\b")
 
 
 def _prose(text: str) -> tuple[list[Decimal], EntryKind] | None:

@@ -12,7 +12,6 @@ import re
 from tsbot.sentiment.aliases import ASSET_ALIASES
 
 QUOTES = ("USDT", "BUSD", "USDC", "FDUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
-_GLUED_QUOTES = ("USDT", "BUSD", "USDC", "FDUSD", "TUSD")
 
 _NAME_TO_TICKER: dict[str, str] = {}
 for _ticker, _names in ASSET_ALIASES.items():
