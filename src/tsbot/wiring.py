@@ -8,8 +8,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tsbot.adapters.exchanges.alpaca_source import AlpacaSource
-from tsbot.adapters.exchanges.ccxt_source import CcxtSource
 from tsbot.adapters.llm.openai_chat import build_chat_model
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
@@ -78,6 +76,10 @@ def build_source(exchange: str, settings: Settings) -> tuple[MarketDataSource, A
     Raises:
         ConfigError: unknown exchange id, or missing Alpaca keys.
     """
+    # ccxt and alpaca-py take seconds to import: only commands that download pay for them.
+    from tsbot.adapters.exchanges.alpaca_source import AlpacaSource
+    from tsbot.adapters.exchanges.ccxt_source import CcxtSource
+
     exchange_id = exchange.strip().lower()
     timeout_s = float(settings.http_timeout_s)
     if exchange_id == ALPACA:
