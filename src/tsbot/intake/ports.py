@@ -40,7 +40,7 @@ class TrackedSignalStore(Protocol):
 
     async def open_signals(self, provider: str, *, base: str | None = None) -> list[TrackedSignal]:
         """``provider``'s pending and entered signals, of one base asset (upper-case, as
-        ``tsbot.intake.tracking.symbol_key`` gives it) or of all."""
+        ``tsbot.intake.symbols.split_symbol`` gives it) or of all."""
         ...
 
     async def by_status(

@@ -48,6 +48,7 @@ from tsbot.config import ProviderScoringConfig
 from tsbot.core.errors import DataError
 from tsbot.core.time import from_ms, parse_utc, to_ms
 from tsbot.intake.models import EntryKind, ParsedPost, PostKind, Side, TradeIntent
+from tsbot.intake.symbols import split_symbol
 from tsbot.market.models import CandleFrame, Timeframe
 
 #: Risk assumed for R when a signal gives no stop: an adverse move of 10 % of the average entry price.
@@ -322,11 +323,8 @@ def resolve_symbol(symbol: str, known: Collection[str]) -> str | None:
     for quote in QUOTES:
         if (hit := by_upper.get(f"{text}/{quote}")) is not None:
             return hit
-    for quote in QUOTES:
-        stem = text[: -len(quote)]
-        if stem and text.endswith(quote) and (hit := by_upper.get(f"{stem}/{quote}")) is not None:
-            return hit
-    return None
+    base, quote = split_symbol(text, QUOTES)
+    return by_upper.get(f"{base}/{quote}") if quote else None
 
 
 def wanted_series(

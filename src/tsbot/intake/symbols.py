@@ -47,6 +47,32 @@ _TAG_STOP = {"LONG", "SHORT", "SPOT", "BUY", "SELL", "SIGNAL", "VIP", "TP", "SL"
              "FREE", "CORNIX", "ALTCOIN", "ALTCOINS", "CRYPTO", "BINANCE", "BYBIT", "MEXC", "USDT"}
 
 
+#: Quotes split off a glued symbol by :func:`split_symbol` unless told otherwise (stablecoins: ``SXPUSDT``).
+STABLE_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD")
+
+
+def split_symbol(symbol: str, quotes: tuple[str, ...] = STABLE_QUOTES) -> tuple[str, str | None]:
+    """``(BASE, QUOTE | None)`` of a symbol as posts, alerts and stores write it, upper-case.
+
+    ``"SXP/USDT"``, ``"#sxp"``, ``"$SXP"``, ``"SXP-USDT"``, ``"SXPUSDT"``, ``"BINANCE:SXPUSDT.P"`` and
+    ``"SXP/USDT:USDT"`` all have base ``SXP``; a glued quote is split only for the first of ``quotes`` the symbol
+    ends in. The base is ``""`` when nothing is left.
+    """
+    text = symbol.strip().upper().lstrip("#$").strip()
+    if ":" in text:
+        head, tail = text.split(":", 1)
+        text = head if "/" in head else tail  # ccxt settle suffix, or a TradingView exchange prefix
+    text = text.removesuffix(".P")
+    for sep in ("/", "-", "_"):
+        if sep in text:
+            base, quote = text.split(sep, 1)
+            return base.strip(), quote.strip() or None
+    for quote in quotes:
+        if text.endswith(quote) and len(text) > len(quote):
+            return text[: -len(quote)], quote
+    return text, None
+
+
 def normalise_symbol(base: str, quote: str | None) -> str:
     """``BASE/QUOTE`` upper case, or the base alone; names become tickers (``Ethereum`` → ``ETH``)."""
     base = base.upper()

@@ -34,6 +34,7 @@ from tsbot.intake.models import (
     normalise,
 )
 from tsbot.intake.ports import TrackedSignalStore
+from tsbot.intake.symbols import split_symbol as symbol_key
 
 
 class SignalStatus(StrEnum):
@@ -202,31 +203,6 @@ class TrackResult:
     previous_status: SignalStatus | None = None
     unmatched: UnmatchedUpdate | None = None
     detail: str = ""
-
-
-_QUOTE_SUFFIXES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD")
-
-
-def symbol_key(symbol: str) -> tuple[str, str | None]:
-    """``(BASE, QUOTE | None)`` of a symbol as posts and alerts write it, upper-case.
-
-    ``"SXP/USDT"``, ``"#sxp"``, ``"$SXP"``, ``"SXP-USDT"``, ``"SXPUSDT"``, ``"BINANCE:SXPUSDT.P"`` and
-    ``"SXP/USDT:USDT"`` all have base ``SXP``; a glued quote is split only for the stablecoins of
-    ``_QUOTE_SUFFIXES``. The base is ``""`` when nothing is left.
-    """
-    text = symbol.strip().upper().lstrip("#$").strip()
-    if ":" in text:
-        head, tail = text.split(":", 1)
-        text = head if "/" in head else tail  # ccxt settle suffix, or a TradingView exchange prefix
-    text = text.removesuffix(".P")
-    for sep in ("/", "-", "_"):
-        if sep in text:
-            base, quote = text.split(sep, 1)
-            return base.strip(), quote.strip() or None
-    for quote in _QUOTE_SUFFIXES:
-        if text.endswith(quote) and len(text) > len(quote):
-            return text[: -len(quote)], quote
-    return text, None
 
 
 def symbols_match(a: str, b: str) -> bool:
