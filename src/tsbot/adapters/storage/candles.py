@@ -93,7 +93,8 @@ class SqlCandleStore:
             rows = (await conn.execute(stmt)).all()
         if not rows:
             return CandleFrame.empty()
-        arr = np.array(rows, dtype=np.float64)
+        # Plain tuples: numpy reads SQLAlchemy Row objects item by item, about 50x slower.
+        arr = np.array([tuple(row) for row in rows], dtype=np.float64)
         if limit is not None:
             arr = arr[::-1]
         return CandleFrame.from_rows(arr)
