@@ -37,7 +37,7 @@ class ComponentWeights(_Strict):
 
     technical: float = Field(0.7, ge=0)
     sentiment: float = Field(0.3, ge=0)
-    ml: float = Field(0.0, ge=0)
+    ml: float = Field(0.3, ge=0)
 
 
 class TechnicalWeights(_Strict):
@@ -84,6 +84,43 @@ class TradingConfig(_Strict):
         if any(r <= 0 for r in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
             raise ValueError("take-profit multiples must be positive and increasing, e.g. [1, 2, 3]")
         return value
+
+
+class EnsembleWeights(_Strict):
+    """Weights of the ML ensemble's members; each >= 0, not all zero. Renormalised to sum to 1."""
+
+    random_forest: float = Field(0.4, ge=0)
+    hist_gradient_boosting: float = Field(0.4, ge=0)
+    xgboost: float = Field(0.2, ge=0)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> EnsembleWeights:
+        if self.random_forest + self.hist_gradient_boosting + self.xgboost <= 0:
+            raise ValueError("at least one ensemble weight must be positive")
+        return self
+
+
+class MlConfig(_Strict):
+    """The ML ensemble: labels, walk-forward training and model sizes (``ml`` in ``app.yaml``)."""
+
+    #: Name under which trained models are registered (versions count up per name).
+    model_name: str = Field("ensemble", min_length=1, max_length=64)
+    #: ``forward``: the sign of the return over ``horizon_bars``, 0 inside the dead zone; ``triple_barrier``: which of
+    #: take-profit / stop-loss barriers (``barrier_atr_multiple`` x ATR(14)) is touched first within the horizon.
+    labeling: Literal["forward", "triple_barrier"] = "forward"
+    horizon_bars: int = Field(24, ge=1, le=1_000)
+    #: Forward returns with an absolute value below this ratio are labelled 0 (flat).
+    dead_zone_ratio: float = Field(0.005, ge=0, le=0.5)
+    barrier_atr_multiple: float = Field(2.0, gt=0)
+    #: Walk-forward folds, and bars dropped after each test fold before later training data (embargo).
+    folds: int = Field(5, ge=2, le=50)
+    embargo_bars: int = Field(24, ge=0)
+    weights: EnsembleWeights = Field(default_factory=EnsembleWeights)
+    #: Trees of the random forest, boosting rounds of the two boosted models, and their depth.
+    n_estimators: int = Field(150, ge=10, le=5_000)
+    max_depth: int = Field(8, ge=2, le=32)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    random_state: int = 7
 
 
 class LlmConfig(_Strict):
@@ -149,6 +186,7 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = None
     trading: TradingConfig = Field(default_factory=TradingConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
+    ml: MlConfig = Field(default_factory=MlConfig)
 
     @property
     def effective_database_url(self) -> str:

@@ -63,11 +63,51 @@ class SignalInput:
 
 
 @dataclass(frozen=True, slots=True)
+class Fused:
+    """Vectorised fusion results, each of shape ``(m,)``: the technical score and the fused score in [-1, 1], the
+    action as a sign (+1 BUY, -1 SELL, 0 HOLD), the confidence in [0, 1], and the stop-loss distance in quote
+    currency (``stop_atr_multiple`` x ATR(10))."""
+
+    technical: np.ndarray
+    score: np.ndarray
+    sign: np.ndarray
+    confidence: np.ndarray
+    stop_distance: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
 class Skipped:
     """A series the engine could not evaluate, and why (a sentence for the user)."""
 
     key: SeriesKey
     reason: str
+
+
+def snapshot_series(frame: CandleFrame, lookback_bars: int, start: int = 0) -> np.ndarray:
+    """Snapshot rows for every bar of a series, each computed exactly as a scan at that bar computes it.
+
+    Row ``i`` comes from the window of the ``lookback_bars`` bars ending at bar ``i`` (fewer near the start),
+    the window a scan as of bar ``i``'s close loads, so a backtest sees the very numbers ``tsbot scan`` saw.
+
+    Args:
+        frame: candles oldest first.
+        lookback_bars: window length (``trading.lookback_bars``).
+        start: first bar to compute (earlier rows stay NaN), e.g. to skip bars a walk-forward fold does not test.
+
+    Returns:
+        float64 ``(len(frame), len(SNAPSHOT_COLUMNS))``; rows of bars with fewer than :data:`MIN_BARS` bars of
+        history are NaN.
+    """
+    n = len(frame)
+    snap = np.full((n, len(SNAPSHOT_COLUMNS)), np.nan)
+    scratch = np.empty(CROSS_LOOKBACK + 1)
+    t, o, h, low, c, v = frame.open_time_ms, frame.open, frame.high, frame.low, frame.close, frame.volume
+    for i in range(max(start, MIN_BARS - 1), n):
+        lo = max(0, i + 1 - lookback_bars)
+        hi = i + 1
+        window = CandleFrame(t[lo:hi], o[lo:hi], h[lo:hi], low[lo:hi], c[lo:hi], v[lo:hi])
+        snapshot_into(window, snap[i], scratch)
+    return snap
 
 
 def price_decimals(price: float) -> int:
@@ -108,29 +148,48 @@ class SignalEngine:
             snapshot_into(item.frame, snap[i], hist[i])
         return self._finish(ready, snap, hist), skipped
 
-    def _finish(self, ready: list[SignalInput], snap: np.ndarray, hist: np.ndarray) -> list[Signal]:
+    def fuse(
+        self,
+        snap: np.ndarray,
+        sentiment: np.ndarray | None = None,
+        evidence_ratio: np.ndarray | None = None,
+        ml: np.ndarray | None = None,
+    ) -> Fused:
+        """The fused score, action, confidence and stop distance of snapshot rows, vectorised.
+
+        This is the arithmetic of every signal (scan, backtest, live): :meth:`evaluate` calls it on one row per
+        series; a backtest calls it on one row per bar (rows from :func:`snapshot_series`).
+
+        Args:
+            snap: snapshot rows, shape ``(m, len(SNAPSHOT_COLUMNS))``.
+            sentiment: sentiment score per row in [-1, 1], NaN where no headline qualified; None: none at all.
+            evidence_ratio: weight of each sentiment reading in [0, 1] (``SentimentReading.evidence_ratio``).
+            ml: ML ensemble score per row in [-1, 1], NaN where there is none; None: no model.
+        """
         cfg = self.config
+        m = snap.shape[0]
         w_rsi, w_trend, w_macd = self._tw
         rsi_part, trend_part, macd_part = technical_parts(snap)
         technical = w_rsi * rsi_part + w_trend * trend_part + w_macd * macd_part
-        cross_ago, cross_dir = macd_crosses(hist)
-
-        m = len(ready)
-        sent = np.zeros(m)
-        w_sent = np.zeros(m)
-        ml = np.zeros(m)
-        w_ml = np.zeros(m)
-        for i, item in enumerate(ready):
-            if item.sentiment is not None:
-                sent[i] = item.sentiment.score
-                w_sent[i] = cfg.weights.sentiment * item.sentiment.evidence_ratio
-            if item.ml is not None:
-                ml[i] = item.ml
-                w_ml[i] = cfg.weights.ml
+        if sentiment is None:
+            sent = np.zeros(m)
+            w_sent = np.zeros(m)
+        else:
+            has = ~np.isnan(sentiment)
+            sent = np.where(has, sentiment, 0.0)
+            ratio = np.ones(m) if evidence_ratio is None else np.nan_to_num(evidence_ratio)
+            w_sent = np.where(has, cfg.weights.sentiment * ratio, 0.0)
+        if ml is None:
+            ml_v = np.zeros(m)
+            w_ml = np.zeros(m)
+        else:
+            has = ~np.isnan(ml)
+            ml_v = np.where(has, ml, 0.0)
+            w_ml = np.where(has, cfg.weights.ml, 0.0)
         w_tech = cfg.weights.technical
         total_w = w_tech + w_sent + w_ml
         total_w = np.where(total_w > 0, total_w, 1.0)
-        score = np.clip((w_tech * technical + w_sent * sent + w_ml * ml) / total_w, -1.0, 1.0)
+        score = np.clip((w_tech * technical + w_sent * sent + w_ml * ml_v) / total_w, -1.0, 1.0)
 
         buy = score >= cfg.buy_threshold
         sell = score <= cfg.sell_threshold
@@ -138,12 +197,37 @@ class SignalEngine:
         opposing = (
             w_tech * (np.sign(technical) == -sign)
             + w_sent * (np.sign(sent) == -sign)
-            + w_ml * (np.sign(ml) == -sign)
+            + w_ml * (np.sign(ml_v) == -sign)
         ) / total_w
         strength = np.minimum(1.0, np.abs(score) / _STRENGTH_FULL)
         hold_conf = 1.0 - np.where(score >= 0, score / cfg.buy_threshold, score / cfg.sell_threshold)
         confidence = np.clip(np.where(sign != 0, strength * (1.0 - opposing), hold_conf), 0.0, 1.0)
         stop_dist = cfg.stop_atr_multiple * snap[:, COL["atr_10"]]
+        return Fused(
+            technical=technical, score=score, sign=sign, confidence=confidence, stop_distance=stop_dist
+        )
+
+    def _finish(self, ready: list[SignalInput], snap: np.ndarray, hist: np.ndarray) -> list[Signal]:
+        cfg = self.config
+        cross_ago, cross_dir = macd_crosses(hist)
+        m = len(ready)
+        sent = np.full(m, np.nan)
+        ratio = np.zeros(m)
+        ml = np.full(m, np.nan)
+        for i, item in enumerate(ready):
+            if item.sentiment is not None:
+                sent[i] = item.sentiment.score
+                ratio[i] = item.sentiment.evidence_ratio
+            if item.ml is not None:
+                ml[i] = item.ml
+        fused = self.fuse(snap, sent, ratio, ml)
+        sign, score, confidence, technical, stop_dist = (
+            fused.sign,
+            fused.score,
+            fused.confidence,
+            fused.technical,
+            fused.stop_distance,
+        )
 
         rows = snap.tolist()
         sign_l, score_l, conf_l, tech_l, dist_l = (

@@ -1,0 +1,278 @@
+"""Value objects of the backtester: what a strategy asks for (:class:`OrderPlan`), how the simulated broker behaves
+(:class:`BacktestConfig`), and what comes out (trades, fills, equity: :class:`SymbolResult`, :class:`BacktestResult`).
+
+Vector data are float64 / int numpy arrays aligned with the candles of one series (shape ``(n,)``, index ``i`` is the
+bar whose open time is ``open_time_ms[i]``, UTC). Prices are in quote currency, quantities in base units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+import numpy as np
+
+from tsbot.market.models import CandleFrame, SeriesKey
+
+
+class FillAt(StrEnum):
+    """When a market order raised at the close of bar ``i`` fills.
+
+    ``NEXT_OPEN`` (default): at the open of bar ``i + 1``, the first price anyone could trade after seeing bar ``i``.
+    ``CLOSE``: at the close of bar ``i`` itself (optimistic; what many peers do, used to compare with them).
+    """
+
+    NEXT_OPEN = "next_open"
+    CLOSE = "close"
+
+
+class Sizing(StrEnum):
+    """How a new position is sized.
+
+    ``FIXED_FRACTION``: ``fraction_ratio`` of the sleeve's equity is committed as margin (notional = margin x leverage).
+    ``RISK``: the quantity loses ``risk_per_trade_ratio`` of equity if the stop-loss is hit
+    (``qty = risk_per_trade_ratio * equity / |entry - stop|``), capped by the fixed-fraction size; an entry with no
+    stop-loss falls back to the fixed fraction.
+    """
+
+    FIXED_FRACTION = "fixed_fraction"
+    RISK = "risk"
+
+
+class EntryKind(IntEnum):
+    """Order type of an entry: market, limit (fills at the price or better) or stop (fills once the price trades
+    through it)."""
+
+    MARKET = 0
+    LIMIT = 1
+    STOP = 2
+
+
+class ExitReason(IntEnum):
+    """Why (the last part of) a position was closed."""
+
+    SIGNAL = 0
+    STOP_LOSS = 1
+    TAKE_PROFIT = 2
+    TRAILING_STOP = 3
+    LIQUIDATION = 4
+    MAX_HOLD = 5
+    END_OF_DATA = 6
+    REVERSAL = 7
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlan:
+    """What a strategy asks the simulated broker to do on one series, bar by bar.
+
+    Every array has ``n = len(candles)`` rows; row ``i`` is decided at the close of bar ``i`` from bars ``0..i`` only.
+
+    Attributes:
+        entry: int8 ``(n,)``: +1 open a long, -1 open a short, 0 nothing. Ignored while a position in the same
+            direction is open (no pyramiding); the opposite direction closes the position and opens the new one.
+        exit: bool ``(n,)``: close the open position (at the fill model's price).
+        entry_kind: int8 ``(n,)``: an :class:`EntryKind` per bar (only read where ``entry != 0``).
+        entry_price: float64 ``(n,)``: limit / stop price of the entry; NaN for market entries.
+        stop_loss: float64 ``(n,)``: stop-loss price of a position opened from this bar; NaN for none.
+        take_profit: float64 ``(n, k)``: take-profit prices, nearest first; NaN pads unused levels (k may be 0).
+        take_profit_split: float64 ``(k,)``: share of the initial quantity closed at each level (sums to 1; the last
+            level reached closes whatever is left).
+        trailing_stop: float64 ``(n,)``: trailing-stop distance in price units for a position opened from this bar;
+            NaN for none. During bar ``j`` the trailing stop of a long sits at (highest high of the bars before ``j``
+            since entry) - distance, mirrored for a short: a bar's own extreme moves the trail only from the next
+            bar on, so the simulation never uses the order of prices inside a bar.
+    """
+
+    entry: np.ndarray
+    exit: np.ndarray
+    entry_kind: np.ndarray
+    entry_price: np.ndarray
+    stop_loss: np.ndarray
+    take_profit: np.ndarray
+    take_profit_split: np.ndarray
+    trailing_stop: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.entry.shape[0])
+
+    @classmethod
+    def market(
+        cls,
+        entry: np.ndarray,
+        exit: np.ndarray | None = None,
+        *,
+        stop_loss: np.ndarray | None = None,
+        take_profit: np.ndarray | None = None,
+        take_profit_split: np.ndarray | None = None,
+        trailing_stop: np.ndarray | None = None,
+    ) -> OrderPlan:
+        """A plan of market entries; missing arrays mean "none" (no exits, no stops, no targets)."""
+        n = int(np.asarray(entry).shape[0])
+        nan = np.full(n, np.nan)
+        tp = np.empty((n, 0)) if take_profit is None else np.asarray(take_profit, dtype=np.float64)
+        if tp.ndim == 1:
+            tp = tp.reshape(n, 1)
+        k = tp.shape[1]
+        split = (
+            (
+                np.full(k, 1.0 / k)
+                if take_profit_split is None and k
+                else np.asarray(take_profit_split, dtype=float)
+            )
+            if k
+            else np.empty(0)
+        )
+        return cls(
+            entry=np.asarray(entry, dtype=np.int8),
+            exit=np.zeros(n, dtype=np.bool_) if exit is None else np.asarray(exit, dtype=np.bool_),
+            entry_kind=np.zeros(n, dtype=np.int8),
+            entry_price=nan,
+            stop_loss=nan.copy() if stop_loss is None else np.asarray(stop_loss, dtype=np.float64),
+            take_profit=tp,
+            take_profit_split=split,
+            trailing_stop=nan.copy()
+            if trailing_stop is None
+            else np.asarray(trailing_stop, dtype=np.float64),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """How the simulated broker behaves. Fees and slippage are in basis points (1 bp = 0.01 %) of the notional.
+
+    Attributes:
+        initial_equity: starting equity in quote currency, split equally over the symbols of a run (one sleeve each).
+        fill: :class:`FillAt` for market entries and signal exits.
+        taker_fee_bps: fee of market and stop fills (entries, stop-loss, trailing stop, signal exits, liquidation).
+        maker_fee_bps: fee of limit fills (limit entries, take-profits).
+        slippage_bps: price concession on market and stop fills (buy higher, sell lower); none on limit fills.
+        leverage: notional / margin, >= 1.
+        maintenance_margin_ratio: a position is liquidated when its equity (margin + unrealised P&L) falls to this
+            share of its notional; at 1x a long is never liquidated.
+        sizing: :class:`Sizing`.
+        fraction_ratio: share of the sleeve's equity used as margin per position, in (0, 1].
+        risk_per_trade_ratio: share of the sleeve's equity lost at the stop-loss, for :attr:`Sizing.RISK`.
+        stop_first: when one bar touches both the stop-loss and a take-profit, the stop is taken (True, the
+            pessimistic default) or the targets are taken first and the stop applies to what is left (False).
+        allow_short: short entries are taken (False: -1 entries are ignored).
+        entry_expiry_bars: a limit / stop entry not filled within this many bars is cancelled.
+        max_hold_bars: a position open this many bars is closed like a signal exit (0: no limit).
+        breakeven_after_first_target: after the first take-profit fills, the stop moves to the entry price.
+        skip_zero_volume: a bar with zero volume (or a NaN price) fills nothing: orders and stops wait for the next
+            bar that traded.
+    """
+
+    initial_equity: float = 10_000.0
+    fill: FillAt = FillAt.NEXT_OPEN
+    taker_fee_bps: float = 10.0
+    maker_fee_bps: float = 2.0
+    slippage_bps: float = 0.0
+    leverage: float = 1.0
+    maintenance_margin_ratio: float = 0.005
+    sizing: Sizing = Sizing.FIXED_FRACTION
+    fraction_ratio: float = 1.0
+    risk_per_trade_ratio: float = 0.01
+    stop_first: bool = True
+    allow_short: bool = True
+    entry_expiry_bars: int = 24
+    max_hold_bars: int = 0
+    breakeven_after_first_target: bool = False
+    skip_zero_volume: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+#: Columns of the trades table (one row per position, from entry to its last exit).
+TRADE_FIELDS: tuple[str, ...] = (
+    "symbol",  # index into BacktestResult.keys
+    "side",  # +1 long, -1 short
+    "entry_bar",
+    "entry_time_ms",
+    "entry_price",  # average fill price of the entry, after slippage
+    "exit_bar",  # bar of the last exit fill
+    "exit_time_ms",
+    "exit_price",  # quantity-weighted average of the exit fills
+    "qty",  # base units
+    "pnl",  # quote currency, after fees
+    "fees",  # quote currency, entry and exits
+    "return_ratio",  # pnl / margin committed
+    "r_multiple",  # pnl / (qty x |entry - initial stop|); NaN without a stop
+    "bars_held",
+    "exit_reason",  # ExitReason of the last exit fill
+    "exits",  # number of exit fills (partial take-profits included)
+)
+
+#: Columns of the fills table (one row per fill).
+FILL_FIELDS: tuple[str, ...] = (
+    "symbol",
+    "bar",
+    "time_ms",
+    "side",  # +1 buy, -1 sell
+    "price",
+    "qty",
+    "fee",
+    "is_entry",  # 1 entry, 0 exit
+    "reason",  # ExitReason for exits, -1 for entries
+)
+
+
+@dataclass(slots=True)
+class SymbolResult:
+    """What happened on one series (its sleeve).
+
+    Attributes:
+        key: the series.
+        candles: the candles simulated.
+        equity: float64 ``(n,)``: the sleeve's equity at each bar's close (cash + margin + unrealised P&L).
+        position: float64 ``(n,)``: signed quantity held at each bar's close.
+        trades: float64 ``(t, len(TRADE_FIELDS))``.
+        fills: float64 ``(f, len(FILL_FIELDS))``.
+        rejected: reason -> count of entries the broker refused (e.g. a stop-loss on the wrong side of the fill).
+    """
+
+    key: SeriesKey
+    candles: CandleFrame
+    equity: np.ndarray
+    position: np.ndarray
+    trades: np.ndarray
+    fills: np.ndarray
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    """A whole run: one :class:`SymbolResult` per series and the portfolio built from their sleeves.
+
+    Attributes:
+        keys: the series, in run order (``trades[:, 0]`` indexes this list).
+        symbols: per-series results, same order.
+        time_ms: int64 ``(m,)``: the union of the series' bar open times, sorted.
+        equity: float64 ``(m,)``: the sum of the sleeves' equity (each carried forward over times it has no bar).
+        config: the broker configuration used.
+    """
+
+    keys: list[SeriesKey]
+    symbols: list[SymbolResult]
+    time_ms: np.ndarray
+    equity: np.ndarray
+    config: BacktestConfig
+
+    @property
+    def trades(self) -> np.ndarray:
+        """All trades, ``(t, len(TRADE_FIELDS))``, ordered by entry time."""
+        parts = [s.trades for s in self.symbols if len(s.trades)]
+        if not parts:
+            return np.empty((0, len(TRADE_FIELDS)))
+        out = np.vstack(parts)
+        return out[np.argsort(out[:, TRADE_FIELDS.index("entry_time_ms")], kind="stable")]
+
+    @property
+    def rejected(self) -> dict[str, int]:
+        """Refused entries by reason, summed over the series."""
+        total: dict[str, int] = {}
+        for s in self.symbols:
+            for reason, count in s.rejected.items():
+                total[reason] = total.get(reason, 0) + count
+        return total
