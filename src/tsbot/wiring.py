@@ -12,6 +12,7 @@ from tsbot.adapters.llm.openai_chat import build_chat_model
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
+from tsbot.adapters.storage.ml_models import SqlModelRegistry
 from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
@@ -19,6 +20,7 @@ from tsbot.core.enums import AssetClass
 from tsbot.intake.fallback import FallbackPostParser, LlmPostReader
 from tsbot.intake.posts import parse as parse_post
 from tsbot.market.ports import MarketDataSource
+from tsbot.ml.scoring import ActiveModelSource
 from tsbot.signals.service import ScanService
 
 #: Exchange id of the US-stock source.
@@ -35,10 +37,17 @@ class Services:
     headlines: SqlHeadlineStore
     signals: SqlSignalStore
     tracked_signals: SqlTrackedSignalStore
+    models: SqlModelRegistry
+    ml_source: ActiveModelSource | None = None
 
     def scan_service(self) -> ScanService:
-        """A :class:`ScanService` over these stores and the settings' trading configuration."""
-        return ScanService(self.candles, self.headlines, self.signals, self.settings.trading)
+        """A :class:`ScanService` over these stores and the settings' trading configuration, scoring with the
+        active model named ``settings.ml.model_name`` (loaded once per :class:`Services`; none: no ML score)."""
+        if self.ml_source is None:
+            self.ml_source = ActiveModelSource(self.models, self.settings.ml.model_name)
+        return ScanService(
+            self.candles, self.headlines, self.signals, self.settings.trading, ml=self.ml_source
+        )
 
 
 @asynccontextmanager
@@ -61,6 +70,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             headlines=SqlHeadlineStore(db),
             signals=SqlSignalStore(db),
             tracked_signals=SqlTrackedSignalStore(db),
+            models=SqlModelRegistry(db),
         )
     finally:
         await db.dispose()

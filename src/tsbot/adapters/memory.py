@@ -15,6 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from tsbot.core.errors import DataError, NotFoundError
+from tsbot.core.time import utc_now
 from tsbot.intake.tracking import (
     ConcurrentUpdateError,
     SignalStatus,
@@ -24,6 +25,7 @@ from tsbot.intake.tracking import (
 )
 from tsbot.market.models import CandleFrame, SeriesKey
 from tsbot.market.ports import SeriesInfo, UpsertResult
+from tsbot.ml.models import ModelRecord
 from tsbot.sentiment.aggregate import HeadlineSeries
 from tsbot.sentiment.models import Headline
 from tsbot.signals.models import Signal, StatusChange
@@ -252,3 +254,42 @@ class MemoryTrackedSignalStore:
     async def unmatched(self, provider: str, *, limit: int = 100) -> list[UnmatchedUpdate]:
         mine = [u for u in self.unmatched_items if u.provider == provider]
         return sorted(mine, key=lambda u: (u.received_at, u.id or 0), reverse=True)[:limit]
+
+
+class MemoryModelRegistry:
+    """:class:`tsbot.ml.ports.ModelRegistry` in memory: same numbering and activation rules as the SQL one."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[ModelRecord, bytes]] = {}
+
+    async def save(self, record: ModelRecord, artifact: bytes) -> ModelRecord:
+        if not artifact:
+            raise DataError("a model needs its artifact bytes")
+        last = max((r.version for r, _ in self._rows.values() if r.name == record.name), default=0)
+        model_id = max(self._rows, default=0) + 1
+        stored = replace(record, id=model_id, version=last + 1, created_at=utc_now(), is_active=False)
+        self._rows[model_id] = (stored, bytes(artifact))
+        return stored
+
+    async def activate(self, model_id: int) -> ModelRecord:
+        if model_id not in self._rows:
+            raise NotFoundError(f"no model with id {model_id}: see `tsbot model list`")
+        name = self._rows[model_id][0].name
+        for key, (rec, art) in list(self._rows.items()):
+            if rec.name == name:
+                self._rows[key] = (replace(rec, is_active=key == model_id), art)
+        return self._rows[model_id][0]
+
+    async def active(self, name: str) -> tuple[ModelRecord, bytes] | None:
+        for rec, art in self._rows.values():
+            if rec.name == name and rec.is_active:
+                return rec, art
+        return None
+
+    async def list(self, name: str | None = None) -> list[ModelRecord]:
+        found = [r for r, _ in self._rows.values() if name is None or r.name == name]
+        return sorted(found, key=lambda r: (r.name, -r.version))
+
+    async def get(self, model_id: int) -> ModelRecord | None:
+        row = self._rows.get(model_id)
+        return row[0] if row is not None else None

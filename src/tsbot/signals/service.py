@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -9,8 +10,9 @@ from datetime import datetime, timedelta
 from tsbot.config import TradingConfig
 from tsbot.core.errors import EmptyStoreError, NoDataBeforeError, NotFoundError, UnknownSymbolError
 from tsbot.core.time import from_ms, to_ms
-from tsbot.market.models import SeriesKey, Timeframe
+from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.market.ports import CandleStore, SeriesInfo
+from tsbot.ml.ports import MlScorerSource
 from tsbot.sentiment.aggregate import SentimentReading, aggregate_many
 from tsbot.sentiment.ports import HeadlineStore
 from tsbot.signals.engine import SignalEngine, SignalInput, Skipped
@@ -75,12 +77,14 @@ class ScanService:
         signals: SignalStore | None,
         config: TradingConfig,
         engine: SignalEngine | None = None,
+        ml: MlScorerSource | None = None,
     ) -> None:
         self._candles = candles
         self._headlines = headlines
         self._signals = signals
         self._config = config
         self._engine = engine or SignalEngine(config)
+        self._ml = ml
 
     async def watchlist(self, symbols: Sequence[str] | None, timeframe: Timeframe | None) -> list[SeriesInfo]:
         """The series a scan covers: the requested symbols, else the configured watchlist, else every stored
@@ -118,7 +122,10 @@ class ScanService:
         """Signals for the watchlist as of the latest stored candle of each series, or as of ``as_of``.
 
         As of a time t, a series uses only bars that closed at or before t (open time + timeframe <= t) and
-        headlines published at or before the close of its last bar.
+        headlines published at or before the close of its last bar. With an ML scorer source whose active model
+        exists, each series of the model's timeframe with enough bars (``tsbot.ml.features.MIN_HISTORY_BARS``)
+        gets the model's score at its last bar (all series scored in one batch); the others get none, and the
+        fusion then leaves ML out for them.
 
         Raises:
             EmptyStoreError, UnknownSymbolError: see :meth:`watchlist`.
@@ -162,17 +169,33 @@ class ScanService:
             if len(frame):
                 signal_ms = int(frame.open_time_ms[-1]) + key.timeframe.ms
                 by_asset.setdefault(key.symbol.split("/", 1)[0], []).append((key, signal_ms))
+        ml_scores = await self._ml_scores(frames, keys)
         inputs: list[SignalInput] = []
         for asset, members in by_asset.items():
             readings = await self._sentiment(asset, [t for _, t in members])
             for (key, _), reading in zip(members, readings, strict=True):
-                inputs.append(SignalInput(key, frames[key], reading, None, asset))
+                inputs.append(SignalInput(key, frames[key], reading, ml_scores.get(key), asset))
         computed, skipped = self._engine.evaluate(inputs)
         result.signals = computed
         result.skipped.extend(skipped)
         if store and self._signals is not None and computed:
             result.status_changes = await self._signals.save(computed)
         return result
+
+    async def _ml_scores(
+        self, frames: dict[SeriesKey, CandleFrame], keys: Sequence[SeriesKey]
+    ) -> dict[SeriesKey, float]:
+        """The active model's score of each series it applies to (none without a model)."""
+        if self._ml is None:
+            return {}
+        scorer = await self._ml.scorer()
+        if scorer is None:
+            return {}
+        chosen = [key for key in keys if scorer.applies_to(key) and len(frames[key])]
+        if not chosen:
+            return {}
+        scores = scorer.score_frames([frames[key] for key in chosen]).tolist()
+        return {key: value for key, value in zip(chosen, scores, strict=True) if not math.isnan(value)}
 
     async def _sentiment(self, asset: str, signal_ms: list[int]) -> list[SentimentReading | None]:
         """Readings of one asset at each signal time, from one query covering all of them."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -221,3 +222,36 @@ unmatched_updates = Table(
 )
 
 Index("ix_unmatched_updates_provider_received", unmatched_updates.c.provider, unmatched_updates.c.received_at)
+
+#: Trained ML models (``tsbot train``): one row per version of a name, the pickled ensemble in ``artifact``. At most
+#: one active row per name (a partial unique index); the headline metrics are columns, the rest JSON.
+ml_models = Table(
+    "ml_models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("symbols", JSON, nullable=False),
+    Column("train_start", UtcDateTime(), nullable=False),
+    Column("train_end", UtcDateTime(), nullable=False),
+    Column("accuracy", Double, nullable=True),
+    Column("precision", Double, nullable=True),
+    Column("recall", Double, nullable=True),
+    Column("f1", Double, nullable=True),
+    Column("metrics", JSON, nullable=False),
+    Column("feature_importance", JSON, nullable=False),
+    Column("hyperparameters", JSON, nullable=False),
+    Column("artifact", LargeBinary, nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    UniqueConstraint("name", "version", name="uq_ml_models_name_version"),
+)
+
+Index(
+    "uq_ml_models_one_active_per_name",
+    ml_models.c.name,
+    unique=True,
+    postgresql_where=ml_models.c.is_active,
+    sqlite_where=ml_models.c.is_active,
+)

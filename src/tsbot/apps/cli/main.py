@@ -1,4 +1,5 @@
-"""The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``db upgrade``."""
+"""The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``train``,
+``model list|activate``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tsbot.apps.cli.data import data_app
 from tsbot.apps.cli.parse import parse_command
 from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
+from tsbot.apps.cli.train import model_app, train_command
 
 app = typer.Typer(
     name="tsbot",
@@ -24,6 +26,8 @@ app.command("scan")(scan_command)
 app.command("parse")(parse_command)
 app.add_typer(data_app, name="data")
 app.add_typer(provider_app, name="provider")
+app.command("train")(train_command)
+app.add_typer(model_app, name="model")
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -1,0 +1,1 @@
+"""Machine learning: scale-free features, labels, purged walk-forward splits, the ensemble, training, scoring."""
