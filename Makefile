@@ -35,9 +35,15 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/lint-imports
 
-bench: $(VENV)/.installed-dev
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/ml_inference.py
+	$(BIN)/python bench/backtest_peers.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -33,7 +33,11 @@ from tsbot.intake.posts import parse
 
 GOAL_POSTS_PER_S = 20_000
 DEFAULT_POSTS = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telegram_signals"
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "telegram_signals"
     / "sentinel_unique_messages.json"
 )
 _PRICE = re.compile(r"\d+(?:\.\d+)?")
@@ -57,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     if not args.posts.is_file():
-        console.print(f"[red]posts file not found: {args.posts}[/red] (the shared dataset is not on this machine)")
+        console.print(
+            f"[red]posts file not found: {args.posts}[/red] (the shared dataset is not on this machine)"
+        )
         return 2
     texts = [str(item["text"]) for item in json.loads(args.posts.read_text(encoding="utf-8"))]
 
@@ -80,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     table.add_column("seconds", justify="right")
     table.add_column("posts/s", justify="right")
     table.add_column("µs/post", justify="right")
-    table.add_row("baseline: one price-regex pass", f"{base_s:.3f}", f"{len(texts) / base_s:,.0f}",
-                  f"{base_s / len(texts) * 1e6:.1f}")
+    table.add_row(
+        "baseline: one price-regex pass",
+        f"{base_s:.3f}",
+        f"{len(texts) / base_s:,.0f}",
+        f"{base_s / len(texts) * 1e6:.1f}",
+    )
     table.add_row("parse()", f"{parse_s:.3f}", f"{rate:,.0f}", f"{parse_s / len(texts) * 1e6:.1f}")
     console.print(table)
     console.print(f"kinds read: {dict(kinds)}")

@@ -20,7 +20,7 @@ from tsbot.core.enums import AssetClass
 from tsbot.intake.fallback import FallbackPostParser, LlmPostReader
 from tsbot.intake.posts import parse as parse_post
 from tsbot.market.ports import MarketDataSource
-from tsbot.ml.scoring import ActiveModelSource
+from tsbot.ml.scoring import ActiveModelSource, MlScorer
 from tsbot.signals.service import ScanService
 
 #: Exchange id of the US-stock source.
@@ -39,6 +39,16 @@ class Services:
     tracked_signals: SqlTrackedSignalStore
     models: SqlModelRegistry
     ml_source: ActiveModelSource | None = None
+
+    async def active_model(self) -> MlScorer | None:
+        """The active ML model named ``settings.ml.model_name`` as a scorer, or None when none is active.
+
+        Raises:
+            tsbot.core.errors.DataError: the stored model cannot be read (retrain with ``tsbot train``).
+        """
+        if self.ml_source is None:
+            self.ml_source = ActiveModelSource(self.models, self.settings.ml.model_name)
+        return await self.ml_source.scorer()
 
     def scan_service(self) -> ScanService:
         """A :class:`ScanService` over these stores and the settings' trading configuration, scoring with the

@@ -18,7 +18,9 @@ EXE = str(Path(sys.executable).with_name("tsbot"))
 KEYS = ["id", "kind", "signal", "update", "confidence"]
 
 STACKED = "#ATA/USDT\nLONG\nLeverage cross 20x\n\nENTRY:\n0.1235\n0.1225\n\nTAKE PROFIT\n0.1249\n0.1260\n\nSL: 0.1160"
-TEMPLATE = "Binance Futures\n#UMA/USDT Take-Profit target 4 ✅\nProfit: 112.3596% 📈\nPeriod: 1 Days 20 Hours ⏰"
+TEMPLATE = (
+    "Binance Futures\n#UMA/USDT Take-Profit target 4 ✅\nProfit: 112.3596% 📈\nPeriod: 1 Days 20 Hours ⏰"
+)
 
 
 def _tsbot(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -38,7 +40,9 @@ def _lines(stdout: str) -> list[dict]:
 def test_json_lines_file_gives_one_object_per_post_in_order(env: dict[str, str], tmp_path: Path) -> None:
     posts = tmp_path / "posts.jsonl"
     posts.write_text(
-        "\n".join(json.dumps({"id": i, "text": t}) for i, t in [("p1", STACKED), ("p2", TEMPLATE), ("p3", "gm")])
+        "\n".join(
+            json.dumps({"id": i, "text": t}) for i, t in [("p1", STACKED), ("p2", TEMPLATE), ("p3", "gm")]
+        )
         + "\n",
         encoding="utf-8",
     )
@@ -51,8 +55,12 @@ def test_json_lines_file_gives_one_object_per_post_in_order(env: dict[str, str],
     assert out[0]["signal"]["entry"] == [0.1235, 0.1225]
     assert out[0]["signal"]["entry_kind"] == "list"
     assert out[1]["update"] == {
-        "symbol": "UMA/USDT", "event": "target_hit", "target_index": 4, "price": None,
-        "profit_pct": 112.3596, "period": "1 Days 20 Hours",
+        "symbol": "UMA/USDT",
+        "event": "target_hit",
+        "target_index": 4,
+        "price": None,
+        "profit_pct": 112.3596,
+        "period": "1 Days 20 Hours",
     }
     assert out[2]["kind"] == "other"
 
@@ -75,7 +83,12 @@ def test_small_prices_are_written_in_plain_notation(env: dict[str, str]) -> None
 
 def test_bad_lines_are_reported_and_nothing_else_is_lost(env: dict[str, str]) -> None:
     # Bad input tried: a line that is not JSON and an object without "text", between two good posts.
-    lines = [json.dumps({"text": STACKED}), "{not json", json.dumps({"body": "x"}), json.dumps({"text": "hi"})]
+    lines = [
+        json.dumps({"text": STACKED}),
+        "{not json",
+        json.dumps({"body": "x"}),
+        json.dumps({"text": "hi"}),
+    ]
     stdin = "\n".join(lines)
     result = _tsbot("parse", env=env, stdin=stdin + "\n")
     assert result.returncode == 1
@@ -117,15 +130,32 @@ def chat_server() -> Iterator[ChatServer]:
         server.close()
 
 
-def test_unsure_posts_go_to_the_configured_language_model(env: dict[str, str], chat_server: ChatServer) -> None:
+def test_unsure_posts_go_to_the_configured_language_model(
+    env: dict[str, str], chat_server: ChatServer
+) -> None:
     # An informal call the rules can only half read; the model's answer is checked against the text.
     post = "thinking about a long on #INJ near 21.5, targets 23 and 25, invalid below 20"
-    chat_server.script(answer(json.dumps({
-        "kind": "signal",
-        "signal": {"symbol": "INJ", "side": "long", "entry": [21.5], "entry_kind": "single", "targets": [23, 25],
-                   "stop": 20, "leverage": None, "margin": None, "exchanges": []},
-        "update": None,
-    })))
+    chat_server.script(
+        answer(
+            json.dumps(
+                {
+                    "kind": "signal",
+                    "signal": {
+                        "symbol": "INJ",
+                        "side": "long",
+                        "entry": [21.5],
+                        "entry_kind": "single",
+                        "targets": [23, 25],
+                        "stop": 20,
+                        "leverage": None,
+                        "margin": None,
+                        "exchanges": [],
+                    },
+                    "update": None,
+                }
+            )
+        )
+    )
     llm_env = env | {
         "TSBOT_INTAKE__LLM__ENABLED": "true",
         "TSBOT_INTAKE__LLM__BASE_URL": chat_server.base_url,
@@ -137,7 +167,9 @@ def test_unsure_posts_go_to_the_configured_language_model(env: dict[str, str], c
     assert out["kind"] == "signal"
     assert out["signal"]["targets"] == [23, 25] and out["signal"]["stop"] == 20
     assert out["confidence"] <= 0.8
-    assert len(chat_server.requests) == 1 and post in json.dumps(chat_server.requests[0].messages, ensure_ascii=False)
+    assert len(chat_server.requests) == 1 and post in json.dumps(
+        chat_server.requests[0].messages, ensure_ascii=False
+    )
 
     # Switched off on the command line: no request, the rule reading is kept.
     result = _tsbot("parse", "--no-llm", env=llm_env, stdin=json.dumps({"id": "x", "text": post}) + "\n")

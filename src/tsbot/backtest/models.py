@@ -30,7 +30,8 @@ class FillAt(StrEnum):
 class Sizing(StrEnum):
     """How a new position is sized.
 
-    ``FIXED_FRACTION``: ``fraction_ratio`` of the sleeve's equity is committed as margin (notional = margin x leverage).
+    ``FIXED_FRACTION``: ``fraction_ratio`` of the sleeve's equity pays the margin and the entry fee:
+    ``qty = fraction_ratio * equity / (price * (1 / leverage + fee rate))`` (notional = margin x leverage).
     ``RISK``: the quantity loses ``risk_per_trade_ratio`` of equity if the stop-loss is hit
     (``qty = risk_per_trade_ratio * equity / |entry - stop|``), capped by the fixed-fraction size; an entry with no
     stop-loss falls back to the fixed fraction.
@@ -144,14 +145,16 @@ class BacktestConfig:
     Attributes:
         initial_equity: starting equity in quote currency, split equally over the symbols of a run (one sleeve each).
         fill: :class:`FillAt` for market entries and signal exits.
-        taker_fee_bps: fee of market and stop fills (entries, stop-loss, trailing stop, signal exits, liquidation).
+        taker_fee_bps: fee of market and stop fills (entries, stop-loss, trailing stop, signal exits, max-hold and
+            end-of-data exits, reversals).
         maker_fee_bps: fee of limit fills (limit entries, take-profits).
         slippage_bps: price concession on market and stop fills (buy higher, sell lower); none on limit fills.
         leverage: notional / margin, >= 1.
         maintenance_margin_ratio: a position is liquidated when its equity (margin + unrealised P&L) falls to this
-            share of its notional; at 1x a long is never liquidated.
+            share of its entry notional (long at ``entry * (1 - 1/leverage + ratio)``, short mirrored) and loses its
+            whole margin; at 1x a long is never liquidated. Must be below ``1 / leverage``.
         sizing: :class:`Sizing`.
-        fraction_ratio: share of the sleeve's equity used as margin per position, in (0, 1].
+        fraction_ratio: share of the sleeve's equity committed per position (margin and entry fee), in (0, 1].
         risk_per_trade_ratio: share of the sleeve's equity lost at the stop-loss, for :attr:`Sizing.RISK`.
         stop_first: when one bar touches both the stop-loss and a take-profit, the stop is taken (True, the
             pessimistic default) or the targets are taken first and the stop applies to what is left (False).
@@ -159,8 +162,8 @@ class BacktestConfig:
         entry_expiry_bars: a limit / stop entry not filled within this many bars is cancelled.
         max_hold_bars: a position open this many bars is closed like a signal exit (0: no limit).
         breakeven_after_first_target: after the first take-profit fills, the stop moves to the entry price.
-        skip_zero_volume: a bar with zero volume (or a NaN price) fills nothing: orders and stops wait for the next
-            bar that traded.
+        skip_zero_volume: a bar with zero volume fills nothing: orders and stops wait for the next bar that traded
+            (a bar with a NaN price never fills anything).
     """
 
     initial_equity: float = 10_000.0

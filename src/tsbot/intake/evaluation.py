@@ -21,13 +21,27 @@ from typing import Any
 
 from tsbot.intake.models import ParsedPost
 
-SIGNAL_FIELDS = ("symbol", "side", "entry", "entry_kind", "targets", "stop", "leverage", "margin", "exchanges")
+SIGNAL_FIELDS = (
+    "symbol",
+    "side",
+    "entry",
+    "entry_kind",
+    "targets",
+    "stop",
+    "leverage",
+    "margin",
+    "exchanges",
+)
 UPDATE_FIELDS = ("symbol", "event", "target_index", "price", "profit_pct", "period")
 
 
 def _same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, list) or isinstance(actual, list | tuple):
-        if not isinstance(expected, list) or not isinstance(actual, list | tuple) or len(expected) != len(actual):
+        if (
+            not isinstance(expected, list)
+            or not isinstance(actual, list | tuple)
+            or len(expected) != len(actual)
+        ):
             return False
         return all(_same(e, a) for e, a in zip(expected, actual, strict=True))
     if isinstance(expected, int | float | Decimal) and not isinstance(expected, bool):
@@ -73,7 +87,9 @@ class Evaluation:
             "kind_accuracy": round(self.kind_accuracy, 4),
             "exact_match": round(self.exact_match, 4),
             "fields": {k: round(v, 4) for k, v in self.field_accuracy.items()},
-            "misses": [{"id": g.post_id, "kind_ok": g.kind_ok, "fields": g.wrong_fields} for g in self.misses],
+            "misses": [
+                {"id": g.post_id, "kind_ok": g.kind_ok, "fields": g.wrong_fields} for g in self.misses
+            ],
         }
 
 

@@ -98,6 +98,7 @@ def clean(text: str) -> str:
 
 _ENTRY, _TARGET, _STOP, _LEVERAGE, _EXCHANGE, _IGNORE, _END = range(7)
 
+
 def _word(word: str) -> str:
     """``word`` not preceded by a letter, written literal-first so the regex engine can skip ahead fast."""
     return f"{word}(?<![a-z]{word})"
@@ -107,19 +108,44 @@ def _word(word: str) -> str:
 # inside an alternation: longer phrases first.
 _LABELS: list[tuple[int, str]] = [
     (_END, r"trailing\s*configuration|published\s*by|copy\s*signals|this\s*message\s*cannot|spot\s*tps?\b"),
-    (_IGNORE, _word("ote") + r"\b|period\s*:|client\s*:|strategy\s*:|reasoning\s*:|signal\s*(?:id|type)\s*:?|"
-     r"trade\s*type\s*:?|average\s*entry\s*price|direction\s*:|position\s*:"),
-    (_STOP, r"stop[\s-]*loss(?:es)?(?:\s*orders?)?|stop\s*targets?|stop\s*los{1,2}e?|stop[\s-]*lose|"
-     + _word("stop") + r"(?![a-z])|" + _word("sl") + r"(?![a-z])|" + _word("stl") + r"(?![a-z])|"
-     r"stolen\s*:|invalidation"),
-    (_TARGET, r"take[\s-]*profits?(?:\s*(?:targets?|orders?|in\s*usdt))?|profit\s*targets?|"
-     r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|tragets?|targets?(?:\s*in\s*usdt)?|"
-     + _word("tp") + r"s?(?=\s*[\d:#\-\n(])|" + _word("tgt") + r"s?(?![a-z])|"
-     + _word("sell") + r"\s*(?=:?\s*\$?\d)|" + _word("profits") + r"?(?=[ \t]*:?[ \t]*\n[ \t]*\$?\d)"),
-    (_ENTRY, r"ente?ry\s*(?:zone|range|price|targets?|orders?|point|area|level)?(?:\s*\(usdt\))?|entries|"
-     r"buy\s*(?:zone|range)|"
-     + _word("buy") + r"\s*(?:price|area|between|around)?(?=\s*[:@\-]?\s*\$?\d)|"
-     + _word("enter") + r"\s*(?:at|between|around)?(?=\s*[:@\-]?\s*\$?\d)"),
+    (
+        _IGNORE,
+        _word("ote") + r"\b|period\s*:|client\s*:|strategy\s*:|reasoning\s*:|signal\s*(?:id|type)\s*:?|"
+        r"trade\s*type\s*:?|average\s*entry\s*price|direction\s*:|position\s*:",
+    ),
+    (
+        _STOP,
+        r"stop[\s-]*loss(?:es)?(?:\s*orders?)?|stop\s*targets?|stop\s*los{1,2}e?|stop[\s-]*lose|"
+        + _word("stop")
+        + r"(?![a-z])|"
+        + _word("sl")
+        + r"(?![a-z])|"
+        + _word("stl")
+        + r"(?![a-z])|"
+        r"stolen\s*:|invalidation",
+    ),
+    (
+        _TARGET,
+        r"take[\s-]*profits?(?:\s*(?:targets?|orders?|in\s*usdt))?|profit\s*targets?|"
+        r"t[a]+r[g]+e[a-z]{1,2}s?|tagrets?|tragets?|targets?(?:\s*in\s*usdt)?|"
+        + _word("tp")
+        + r"s?(?=\s*[\d:#\-\n(])|"
+        + _word("tgt")
+        + r"s?(?![a-z])|"
+        + _word("sell")
+        + r"\s*(?=:?\s*\$?\d)|"
+        + _word("profits")
+        + r"?(?=[ \t]*:?[ \t]*\n[ \t]*\$?\d)",
+    ),
+    (
+        _ENTRY,
+        r"ente?ry\s*(?:zone|range|price|targets?|orders?|point|area|level)?(?:\s*\(usdt\))?|entries|"
+        r"buy\s*(?:zone|range)|"
+        + _word("buy")
+        + r"\s*(?:price|area|between|around)?(?=\s*[:@\-]?\s*\$?\d)|"
+        + _word("enter")
+        + r"\s*(?:at|between|around)?(?=\s*[:@\-]?\s*\$?\d)",
+    ),
     (_LEVERAGE, r"leverage|levrage|" + _word("lev") + r"\b|" + _word("lvg") + r"\b"),
     (_EXCHANGE, r"exchanges?\s*(?::|->)"),
 ]
@@ -141,7 +167,9 @@ _NUMBER = re.compile(
     r"(?P<k>[kK](?![A-Za-z]))?(?P<after>[ \t]*%|\)|[A-Za-z]+|[ \t]+(?:x|h|hr|hrs|hours?|min|mins|days?)\b)?"
 )
 _PERCENT_RANGE = re.compile(r"(?<![\d.])\d{1,2}\s*-\s*\d{1,3}(?:\.\d+)?\s*%")
-_TIMEFRAME_SUFFIX = re.compile(r"(?i)^(?:h|hr|hrs|hour|hours|m|min|mins|minutes?|d|days?|w|weeks?|x|th|st|nd|rd)$")
+_TIMEFRAME_SUFFIX = re.compile(
+    r"(?i)^(?:h|hr|hrs|hour|hours|m|min|mins|minutes?|d|days?|w|weeks?|x|th|st|nd|rd)$"
+)
 _ZONE_JOINER = re.compile(r"(?i)^\s*\$?\s*(?:-|~|to)\s*\$?\s*$")
 _ZONE_WORD = re.compile(r"(?i)\b(?:zone|range|area|between)\b")
 
@@ -183,7 +211,7 @@ def _numbers(section: str) -> list[_Num]:
         if "." not in raw and "," not in raw and len(raw) <= 2:
             line_start = section.rfind("\n", 0, start) + 1
             at_line_start = line_start > 0 and not section[line_start:start].strip(" •-#>·*")
-            rest = section[end:end + 40].split("\n", 1)[0]
+            rest = section[end : end + 40].split("\n", 1)[0]
             if at_line_start and re.match(r"^\s*[.:\-]\s*\$?\s*\d", rest):
                 continue
         value = _price(raw.replace(",", "") if "," in raw else raw)
@@ -316,8 +344,18 @@ def _exchanges(text: str, label_sections: list[str]) -> list[str]:
 
 
 class _Sections:
-    __slots__ = ("entry", "targets", "stop", "leverage", "exchange", "entry_labels", "target_labels", "first",
-                 "count", "entry_structural")
+    __slots__ = (
+        "entry",
+        "targets",
+        "stop",
+        "leverage",
+        "exchange",
+        "entry_labels",
+        "target_labels",
+        "first",
+        "count",
+        "entry_structural",
+    )
 
     def __init__(self) -> None:
         self.entry: list[str] = []
@@ -340,7 +378,7 @@ def _sections(text: str) -> _Sections:
         if kind == _END:
             break
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        body = text[match.end():end]
+        body = text[match.end() : end]
         label = match.group(0)
         if kind == _TARGET and label.startswith("sell") and "buy" not in text[: match.start()].lower():
             continue
@@ -349,7 +387,7 @@ def _sections(text: str) -> _Sections:
         if kind == _ENTRY:
             out.entry.append(body)
             out.entry_labels.append(label)
-            line_head = text[text.rfind("\n", 0, match.start()) + 1:match.start()]
+            line_head = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
             out.entry_structural.append(
                 not re.search(r"[A-Za-z]{2,}", line_head) or bool(re.match(r"\s*[:\-=]", body))
             )
@@ -383,11 +421,11 @@ def _read_targets(sections: _Sections) -> list[Decimal]:
                 digits = glued.group(1)
                 prefix = str(expected)
                 if digits.startswith(prefix) and len(digits.split(".")[0]) > len(prefix):
-                    body = " " + digits[len(prefix):] + body[glued.end():]
+                    body = " " + digits[len(prefix) :] + body[glued.end() :]
             index = re.match(r"^\s*#?\s*(\d{1,2})(?![\d.,kK])\s*[:.)\-]?", body)
-            if index and _NUMBER.search(body[index.end():]):
+            if index and _NUMBER.search(body[index.end() :]):
                 expected = int(index.group(1)) + 1
-                body = body[index.end():]
+                body = body[index.end() :]
         for number in _numbers(body):
             targets.append(number.value)
     return targets
@@ -405,11 +443,14 @@ def _read_entry(sections: _Sections) -> tuple[list[Decimal], EntryKind | None]:
         if len(numbers) == 1:
             return values, EntryKind.SINGLE
         if len(numbers) == 2:
-            between = body[numbers[0].end:numbers[1].start]
-            if _ZONE_JOINER.match(between) or (_ZONE_WORD.search(label) and "\n" not in between.strip(" ")
-                                               and not re.search(r"\d\)", body)):
+            between = body[numbers[0].end : numbers[1].start]
+            if _ZONE_JOINER.match(between) or (
+                _ZONE_WORD.search(label) and "\n" not in between.strip(" ") and not re.search(r"\d\)", body)
+            ):
                 return values, EntryKind.ZONE
-            if _ZONE_WORD.search(label) and re.match(r"^\s*-\s*$", body[: numbers[0].start].split("\n")[-1] or "-"):
+            if _ZONE_WORD.search(label) and re.match(
+                r"^\s*-\s*$", body[: numbers[0].start].split("\n")[-1] or "-"
+            ):
                 return values, EntryKind.ZONE
         return values, EntryKind.LIST
     return [], None
@@ -434,8 +475,10 @@ _PROSE_ENTRY = re.compile(
     r"(?i)(?:(?<![A-Za-z])(?:around|at|near|entry|from)|@)\s*(?:the\s*)?~?\s*\$?"
     r"(?P<num>\d[\d,]*(?:\.\d+)?)(?P<k>[kK])?(?![\d.A-Za-z])"
 )
-_NOW_WORDS = re.compile(r"(?i)\b(?:buying|buy\s*(?:now|here|&|and)\s*hold|market\s*(?:price|entry|order)|"
-                        r"enter\s*now|cmp|now)\b")
+_NOW_WORDS = re.compile(
+    r"(?i)\b(?:buying|buy\s*(?:now|here|&|and)\s*hold|market\s*(?:price|entry|order)|"
+    r"enter\s*now|cmp|now)\b"
+)
 
 
 def _prose(text: str) -> tuple[list[Decimal], EntryKind] | None:
@@ -456,17 +499,17 @@ def _header_entry(text: str, symbol: str, first_label: int) -> tuple[list[Decima
     at = text.upper().find(base)
     if at < 0 or at >= first_label:
         return None
-    region = text[at + len(base):first_label]
+    region = text[at + len(base) : first_label]
     slash = re.match(r"\s?/\s?[A-Za-z]{2,6}", region)
     if slash:
-        region = region[slash.end():]
+        region = region[slash.end() :]
     numbers = _numbers(region)
     if not numbers:
         return None
     values = [n.value for n in numbers]
     if len(numbers) == 1:
         return values, EntryKind.SINGLE
-    if len(numbers) == 2 and _ZONE_JOINER.match(region[numbers[0].end:numbers[1].start]):
+    if len(numbers) == 2 and _ZONE_JOINER.match(region[numbers[0].end : numbers[1].start]):
         return values, EntryKind.ZONE
     return values, EntryKind.LIST
 
@@ -522,8 +565,9 @@ def parse(text: str) -> ParsedPost:
 
     update = read_bot_update(body)
     if update is not None and update.confidence >= 0.9:
-        return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
-                          notes=update.notes)
+        return ParsedPost(
+            PostKind.UPDATE, update=update.update, confidence=update.confidence, notes=update.notes
+        )
     signal = _read_signal(body)
     if signal is not None and signal.confidence >= 0.7:
         return signal
@@ -532,8 +576,9 @@ def parse(text: str) -> ParsedPost:
     if signal is not None and (update is None or update.update.event is UpdateEvent.OTHER):
         return signal
     if update is not None:
-        return ParsedPost(PostKind.UPDATE, update=update.update, confidence=update.confidence,
-                          notes=update.notes)
+        return ParsedPost(
+            PostKind.UPDATE, update=update.update, confidence=update.confidence, notes=update.notes
+        )
     return _other(body)
 
 
@@ -612,5 +657,6 @@ def _read_signal(body: str) -> ParsedPost | None:
         margin=margin,
         exchanges=tuple(_exchanges(text, sections.exchange)),
     )
-    return ParsedPost(PostKind.SIGNAL, signal=intent, confidence=max(0.05, min(1.0, confidence)),
-                      notes=tuple(notes))
+    return ParsedPost(
+        PostKind.SIGNAL, signal=intent, confidence=max(0.05, min(1.0, confidence)), notes=tuple(notes)
+    )

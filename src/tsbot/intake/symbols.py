@@ -17,9 +17,21 @@ _NAME_TO_TICKER: dict[str, str] = {}
 for _ticker, _names in ASSET_ALIASES.items():
     for _name in _names:
         _NAME_TO_TICKER[_name.upper().replace(" ", "")] = _ticker
-_NAME_TO_TICKER.update({"BITCOIN": "BTC", "ETHEREUM": "ETH", "RIPPLE": "XRP", "SOLANA": "SOL",
-                        "CARDANO": "ADA", "DOGECOIN": "DOGE", "LITECOIN": "LTC", "POLKADOT": "DOT",
-                        "CHAINLINK": "LINK", "AVALANCHE": "AVAX", "POLYGON": "MATIC"})
+_NAME_TO_TICKER.update(
+    {
+        "BITCOIN": "BTC",
+        "ETHEREUM": "ETH",
+        "RIPPLE": "XRP",
+        "SOLANA": "SOL",
+        "CARDANO": "ADA",
+        "DOGECOIN": "DOGE",
+        "LITECOIN": "LTC",
+        "POLKADOT": "DOT",
+        "CHAINLINK": "LINK",
+        "AVALANCHE": "AVAX",
+        "POLYGON": "MATIC",
+    }
+)
 
 _QUOTE_ALT = "|".join(QUOTES)
 # BASE/QUOTE with optional spaces around the slash; the quote may be glued to the next word ("UNI/USDTLeverage").
@@ -27,7 +39,9 @@ _SLASHED = re.compile(
     rf"(?i)(?<![A-Za-z0-9])[#$]?\s?(?P<base>[A-Za-z0-9]{{1,15}})\s?/\s?(?P<quote>{_QUOTE_ALT})(?:\.?P\b|PERP)?"
 )
 # "Coin: SUI", "Pair: BTCUSDT", "Symbol: ETH" (a field label, then the ticker).
-_LABELLED = re.compile(r"(?i)\b(?:coin|pair|symbol|asset|ticker)(?:\s*name)?\s*:\s*[#$]?(?P<base>[A-Z0-9]{2,12})\b")
+_LABELLED = re.compile(
+    r"(?i)\b(?:coin|pair|symbol|asset|ticker)(?:\s*name)?\s*:\s*[#$]?(?P<base>[A-Z0-9]{2,12})\b"
+)
 # Tagged tickers: #EGLD, $ADA (letters, digits allowed after the first letter or a leading multiplier).
 _TAGGED = re.compile(r"(?<![A-Za-z0-9&])[#$](?P<base>(?:\d{2,6})?[A-Za-z][A-Za-z0-9]{0,14})\b")
 # A bare upper-case ticker right before a side word: "AVAX SHORT", "next shib2 short".
@@ -39,12 +53,72 @@ _AFTER_SIDE = re.compile(
     r"(?i:\b(?:shorting|longing|short|long|buy(?:ing)?|sell(?:ing)?))\s+(?:(?i:some|more)\s+)?[#$]?"
     r"(?P<base>[A-Z][A-Z0-9]{1,11})\b"
 )
-_BEFORE_SIDE_STOP = {"GO", "THE", "TO", "A", "AN", "MY", "OUR", "NEXT", "IN", "ON", "AND", "OR", "FOR",
-                     "SCALP", "SPOT", "SWING", "RISKY", "SMALL", "TRADE", "SETUP", "SIGNAL", "FUTURES", "NOT",
-                     "NEW", "VIP", "ENTER", "OPEN", "CLOSE", "IS", "BE", "TAKE", "THIS", "THAT", "HEDGE",
-                     "GTC", "AT", "AS", "BIG", "QUICK", "NO"}
-_TAG_STOP = {"LONG", "SHORT", "SPOT", "BUY", "SELL", "SIGNAL", "VIP", "TP", "SL", "UPDATE", "NEW", "BTCDOM_", "DYOR",
-             "FREE", "CORNIX", "ALTCOIN", "ALTCOINS", "CRYPTO", "BINANCE", "BYBIT", "MEXC", "USDT"}
+_BEFORE_SIDE_STOP = {
+    "GO",
+    "THE",
+    "TO",
+    "A",
+    "AN",
+    "MY",
+    "OUR",
+    "NEXT",
+    "IN",
+    "ON",
+    "AND",
+    "OR",
+    "FOR",
+    "SCALP",
+    "SPOT",
+    "SWING",
+    "RISKY",
+    "SMALL",
+    "TRADE",
+    "SETUP",
+    "SIGNAL",
+    "FUTURES",
+    "NOT",
+    "NEW",
+    "VIP",
+    "ENTER",
+    "OPEN",
+    "CLOSE",
+    "IS",
+    "BE",
+    "TAKE",
+    "THIS",
+    "THAT",
+    "HEDGE",
+    "GTC",
+    "AT",
+    "AS",
+    "BIG",
+    "QUICK",
+    "NO",
+}
+_TAG_STOP = {
+    "LONG",
+    "SHORT",
+    "SPOT",
+    "BUY",
+    "SELL",
+    "SIGNAL",
+    "VIP",
+    "TP",
+    "SL",
+    "UPDATE",
+    "NEW",
+    "BTCDOM_",
+    "DYOR",
+    "FREE",
+    "CORNIX",
+    "ALTCOIN",
+    "ALTCOINS",
+    "CRYPTO",
+    "BINANCE",
+    "BYBIT",
+    "MEXC",
+    "USDT",
+}
 
 
 #: Quotes split off a glued symbol by :func:`split_symbol` unless told otherwise (stablecoins: ``SXPUSDT``).
@@ -102,15 +176,15 @@ def _glued(text: str, low: str) -> tuple[int, str] | None:
         end = match.end()
         if low.startswith("perp", end):
             end += 4
-        elif low.startswith(".p", end) and not low[end + 2:end + 3].isalnum():
+        elif low.startswith(".p", end) and not low[end + 2 : end + 3].isalnum():
             end += 2
-        if low[end:end + 1].isalnum() and not low.startswith(_GLUE_WORDS, end):
+        if low[end : end + 1].isalnum() and not low.startswith(_GLUE_WORDS, end):
             continue
-        word = text[j:match.end()]
+        word = text[j : match.end()]
         # Mixed case only in the shape BASEUSDT (upper base); "Celrusdt"-like words are not pairs.
         if not (word.isupper() or word.islower() or base.isupper() or base[:1].isdigit()):
             continue
-        return j, normalise_symbol(base, text[start:match.end()])
+        return j, normalise_symbol(base, text[start : match.end()])
     return None
 
 

@@ -29,7 +29,10 @@ _E = UpdateEvent
 _TEMPLATES: list[tuple[re.Pattern[str], UpdateEvent]] = [
     (re.compile(r"(?i)closed\s+due\s+to\s+opposite\s+direction"), _E.CLOSED),
     (re.compile(r"(?i)closed\s+at\s+(?:trailing\s+)?stop[\s-]*loss"), _E.STOP_HIT),
-    (re.compile(r"(?i)manually\s+cancell?ed|\bcancell?ed\s*❌|target\s+achieved\s+before\s+entering"), _E.CANCELLED),
+    (
+        re.compile(r"(?i)manually\s+cancell?ed|\bcancell?ed\s*❌|target\s+achieved\s+before\s+entering"),
+        _E.CANCELLED,
+    ),
     (re.compile(r"(?i)stop\s*target\s*hit|\bstop[\s-]*loss\s*⛔|\bstoploss\s*⛔|⛔"), _E.STOP_HIT),
     (re.compile(r"(?i)all\s+take[\s-]*profit\s+targets\s+achieved"), _E.ALL_TARGETS_HIT),
     (re.compile(r"(?i)take[\s-]*profit\s+target\s+(?P<n>\d+)\s*✅"), _E.TARGET_HIT),
@@ -43,41 +46,66 @@ _AVERAGE = re.compile(r"(?i)average\s+entry\s+price\s*:\s*(?P<num>\d+(?:\.\d+)?)
 
 # Result cards: "Target 3: 86.5✅", "Short Term Target 1: 1,880✅"
 _TICKED = re.compile(r"(?i)\b(?:target|tp)\s*(?P<n>\d{1,2})\s*[:\-]?\s*[\d,.]+\s*\$?\s*✅")
-_ALL_TARGETS = re.compile(r"(?i)\ball\s+(?:the\s+)?(?:\d+\s+)?(?:targets?|tps?|take[\s-]*profits?)\s+"
-                          r"(?:(?:were|are|have\s+been|got|been)\s+)?(?:hit|achieved|done|reached|smashed|blown|"
-                          r"completed|destroyed)")
+_ALL_TARGETS = re.compile(
+    r"(?i)\ball\s+(?:the\s+)?(?:\d+\s+)?(?:targets?|tps?|take[\s-]*profits?)\s+"
+    r"(?:(?:were|are|have\s+been|got|been)\s+)?(?:hit|achieved|done|reached|smashed|blown|"
+    r"completed|destroyed)"
+)
 _RESULT_PROFIT = re.compile(r"(?P<num>\d+(?:\.\d+)?)\s*%\s*(?:profit|gain)", re.IGNORECASE)
 
 # Human-written follow-ups: one alternation, the most decisive event wins.
 _HUMAN_ALTERNATIVES = (
-    ("h_stop", r"stop(?:ped)?\s*out|(?:trailing\s*)?stop\s*(?:loss\s*)?hit|"
-     r"(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)"),
+    (
+        "h_stop",
+        r"stop(?:ped)?\s*out|(?:trailing\s*)?stop\s*(?:loss\s*)?hit|"
+        r"(?:sl|stop[\s-]*loss)\s*(?:got\s*|was\s*|has\s*been\s*)?(?:hit|triggered|touched)",
+    ),
     ("h_cancel", r"cancell?(?:ed)?|invalidated?|no\s*longer\s*valid"),
     ("h_all_entries", r"all\s+entr(?:y|ies)(?:\s+targets?)?\s+(?:filled|hit|achieved|reached|done)"),
     ("h_zone", r"entry\s*zone\s*(?:reached|hit|entered)|entered\s*(?:the\s*)?(?:entry\s*)?zone"),
-    ("h_close", r"(?:^|\n)\s*(?:close|exit)\b|"
-     r"(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
-     r"(?:in|with)\s*(?:profit|loss))"),
-    ("h_all_tp", r"all\s+(?:the\s+)?(?:targets?|tps?)\s+(?:were\s+|are\s+|got\s+)?"
-     r"(?:hit|achieved|done|reached|smashed)"),
-    ("h_tp", r"(?:tp|target)\s*#?\s*(?P<h_tp_n>\d{1,2})\s*(?:is\s*)?(?:hit|done|reached|achieved|smashed|✅)|"
-     r"hit\s*(?P<h_tp_m>\d{1,2})\s*(?:tps?|targets?)|(?P<h_tp_k>\d{1,2})\s*(?:tps?|targets?)\s*(?:hit|done|reached|"
-     r"achieved|smashed|destroyed)"),
-    ("h_move", r"(?:(?:move[ds]?|moving|set|put)\s*(?:your\s*|the\s*|our\s*)?)?(?:sl|stop[\s-]*loss|stops?)\s*"
-     r"(?:moved\s*)?(?:to|at)\s*(?:entry|entries|break[\s-]*even|be\b)"),
+    (
+        "h_close",
+        r"(?:^|\n)\s*(?:close|exit)\b|"
+        r"(?:close[ds]?|exit(?:ed)?)\s*(?:it\b|the\s*trade|all\b|(?:the\s*)?position|now|here|at\s*entry|"
+        r"(?:in|with)\s*(?:profit|loss))",
+    ),
+    (
+        "h_all_tp",
+        r"all\s+(?:the\s+)?(?:targets?|tps?)\s+(?:were\s+|are\s+|got\s+)?"
+        r"(?:hit|achieved|done|reached|smashed)",
+    ),
+    (
+        "h_tp",
+        r"(?:tp|target)\s*#?\s*(?P<h_tp_n>\d{1,2})\s*(?:is\s*)?(?:hit|done|reached|achieved|smashed|✅)|"
+        r"hit\s*(?P<h_tp_m>\d{1,2})\s*(?:tps?|targets?)|(?P<h_tp_k>\d{1,2})\s*(?:tps?|targets?)\s*(?:hit|done|reached|"
+        r"achieved|smashed|destroyed)",
+    ),
+    (
+        "h_move",
+        r"(?:(?:move[ds]?|moving|set|put)\s*(?:your\s*|the\s*|our\s*)?)?(?:sl|stop[\s-]*loss|stops?)\s*"
+        r"(?:moved\s*)?(?:to|at)\s*(?:entry|entries|break[\s-]*even|be\b)",
+    ),
     ("h_entry", r"(?:entry|entries)\s*(?P<h_entry_n>\d)?\s*(?:hit|filled|triggered|reached)|\bfilled\b"),
 )
 _HUMAN_EVENT_OF = {
-    "h_stop": _E.STOP_HIT, "h_cancel": _E.CANCELLED, "h_close": _E.CLOSED, "h_all_tp": _E.ALL_TARGETS_HIT,
-    "h_tp": _E.TARGET_HIT, "h_move": _E.MOVE_STOP, "h_entry": _E.ENTRY_FILLED,
-    "h_all_entries": _E.ALL_ENTRIES_FILLED, "h_zone": _E.ENTERED_ZONE,
+    "h_stop": _E.STOP_HIT,
+    "h_cancel": _E.CANCELLED,
+    "h_close": _E.CLOSED,
+    "h_all_tp": _E.ALL_TARGETS_HIT,
+    "h_tp": _E.TARGET_HIT,
+    "h_move": _E.MOVE_STOP,
+    "h_entry": _E.ENTRY_FILLED,
+    "h_all_entries": _E.ALL_ENTRIES_FILLED,
+    "h_zone": _E.ENTERED_ZONE,
 }
 _HUMAN_EVENT = re.compile(
     "|".join(f"(?P<{name}>{pattern})" for name, pattern in _HUMAN_ALTERNATIVES), re.IGNORECASE
 )
 _NEGATION = re.compile(r"(?i)(?:\bnot|n't|\b(?:dont|doesnt|didnt|wont|cant|never|no|unless))\s*(?:\w+\s*)?$")
-_HUMAN_PROFIT = re.compile(r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already|over)\s*(?:\w+\s){0,2}?"
-                           r"\+?(?P<num>\d+(?:\.\d+)?)\s*%")
+_HUMAN_PROFIT = re.compile(
+    r"(?i)\b(?:hit|up|made|gave|gained|profit\s*of|already|over)\s*(?:\w+\s){0,2}?"
+    r"\+?(?P<num>\d+(?:\.\d+)?)\s*%"
+)
 _GENERIC_ADVICE = re.compile(r"(?i)\b(?:always|remember|tip|rule|psa|recommend(?:ed)?|should|if\s+you)\b")
 _TAGGED_SYMBOL = re.compile(r"[#$][A-Za-z][A-Za-z0-9]{1,14}(?:/[A-Za-z]{3,5})?")
 
@@ -113,9 +141,15 @@ _EVENT_ALTERNATIVES = (
     ("entry", r"entry\s+(?P<entry_n>\d+)\s*✅"),
 )
 _EVENT_OF_GROUP = {
-    "closed": _E.CLOSED, "stop_after_tp": _E.STOP_HIT, "cancelled": _E.CANCELLED, "stop": _E.STOP_HIT,
-    "all_tp": _E.ALL_TARGETS_HIT, "tp": _E.TARGET_HIT, "all_entries": _E.ALL_ENTRIES_FILLED,
-    "zone": _E.ENTERED_ZONE, "entry": _E.ENTRY_FILLED,
+    "closed": _E.CLOSED,
+    "stop_after_tp": _E.STOP_HIT,
+    "cancelled": _E.CANCELLED,
+    "stop": _E.STOP_HIT,
+    "all_tp": _E.ALL_TARGETS_HIT,
+    "tp": _E.TARGET_HIT,
+    "all_entries": _E.ALL_ENTRIES_FILLED,
+    "zone": _E.ENTERED_ZONE,
+    "entry": _E.ENTRY_FILLED,
 }
 _CORNIX = re.compile(
     r"#(?P<sym>[A-Za-z0-9]{1,20}(?:/[A-Za-z]{2,6})?)[ \t]+(?:"
@@ -172,9 +206,11 @@ def _template(text: str) -> UpdateReading | None:
     )
 
 
-_LOOSE_HINT = re.compile(r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|"
-                         r"take[\s-]*profit\s+target\s+\d|"
-                         r"closed\s+at\s+(?:trailing\s+)?stop")
+_LOOSE_HINT = re.compile(
+    r"(?i)achieved|⛔|cancell?ed|opposite\s+direction|entered\s+entry|"
+    r"take[\s-]*profit\s+target\s+\d|"
+    r"closed\s+at\s+(?:trailing\s+)?stop"
+)
 
 
 def _loose_template(text: str) -> tuple[UpdateEvent, str | None, str | None] | None:
@@ -216,7 +252,9 @@ def _result_card(text: str) -> UpdateReading | None:
         update = SignalUpdate(symbol=symbol, event=_E.ALL_TARGETS_HIT, profit_pct=profit)
     else:
         update = SignalUpdate(symbol=symbol, event=_E.TARGET_HIT, target_index=max(ticks), profit_pct=profit)
-    return UpdateReading(update, confidence=0.92 if symbol else 0.7, notes=("result card with ticked targets",))
+    return UpdateReading(
+        update, confidence=0.92 if symbol else 0.7, notes=("result card with ticked targets",)
+    )
 
 
 def _human(text: str) -> UpdateReading | None:
@@ -229,7 +267,7 @@ def _human(text: str) -> UpdateReading | None:
     if symbol is None and matches:
         symbol = find_symbol(text)
     for match in matches:
-        if _NEGATION.search(text[max(0, match.start() - 16):match.start()]):
+        if _NEGATION.search(text[max(0, match.start() - 16) : match.start()]):
             continue
         event = _HUMAN_EVENT_OF[match.lastgroup or ""]
         if best is None or EVENT_PRIORITY[event] > EVENT_PRIORITY[best[1]]:
@@ -238,12 +276,17 @@ def _human(text: str) -> UpdateReading | None:
     if best is None:
         if symbol is None or profit is None:
             return None
-        return UpdateReading(SignalUpdate(symbol=symbol, event=_E.OTHER, profit_pct=profit), confidence=0.6,
-                             notes=("progress note on a named trade",))
+        return UpdateReading(
+            SignalUpdate(symbol=symbol, event=_E.OTHER, profit_pct=profit),
+            confidence=0.6,
+            notes=("progress note on a named trade",),
+        )
     if _GENERIC_ADVICE.search(text):
         return None  # "always move your SL to entry after TP1" is advice, not an event of a trade
     _, event, match = best
-    index_text = match.group("h_tp_n") or match.group("h_tp_m") or match.group("h_tp_k") or match.group("h_entry_n")
+    index_text = (
+        match.group("h_tp_n") or match.group("h_tp_m") or match.group("h_tp_k") or match.group("h_entry_n")
+    )
     index = int(index_text) if event in (_E.TARGET_HIT, _E.ENTRY_FILLED) and index_text else None
     price = None
     if event in (_E.ENTRY_FILLED, _E.ALL_ENTRIES_FILLED):
@@ -254,12 +297,16 @@ def _human(text: str) -> UpdateReading | None:
     if symbol is None:
         # A reply in a channel: the trade is known only from the reply context.
         update = SignalUpdate(None, event, index, price, profit, period)
-        return UpdateReading(update, confidence=0.5, notes=("human-written follow-up without a symbol (a reply)",))
+        return UpdateReading(
+            update, confidence=0.5, notes=("human-written follow-up without a symbol (a reply)",)
+        )
     update = SignalUpdate(symbol, event, index, price, profit, period)
     return UpdateReading(update, confidence=0.7, notes=("human-written follow-up",))
 
 
-_FILL_PRICE = re.compile(r"(?i)(?:average(?:\s*entry)?\s*price|filled\s*at|\bat)\s*:?\s*\$?(?P<num>\d+(?:\.\d+)?)")
+_FILL_PRICE = re.compile(
+    r"(?i)(?:average(?:\s*entry)?\s*price|filled\s*at|\bat)\s*:?\s*\$?(?P<num>\d+(?:\.\d+)?)"
+)
 _SIGNED_PCT = re.compile(r"(?<![\d.])(?P<sign>[+-])(?P<num>\d+(?:\.\d+)?)\s*%")
 
 

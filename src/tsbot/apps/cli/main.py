@@ -1,5 +1,5 @@
-"""The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``train``,
-``model list|activate``, ``db upgrade``."""
+"""The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``backtest``,
+``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import structlog
 import typer
 
+from tsbot.apps.cli.backtest import backtest_command, lookahead_command, optimize_command
 from tsbot.apps.cli.common import console, run, settings_or_exit
 from tsbot.apps.cli.data import data_app
 from tsbot.apps.cli.parse import parse_command
@@ -24,6 +25,9 @@ app = typer.Typer(
 )
 app.command("scan")(scan_command)
 app.command("parse")(parse_command)
+app.command("backtest")(backtest_command)
+app.command("lookahead")(lookahead_command)
+app.command("optimize")(optimize_command)
 app.add_typer(data_app, name="data")
 app.add_typer(provider_app, name="provider")
 app.command("train")(train_command)

@@ -1,0 +1,192 @@
+"""Backtest engine speed and agreement: tsbot against vectorbt and backtesting.py, in one process.
+
+The reference strategy is an SMA(10) / SMA(50) crossover, long only, all in, filled at the signal bar's close,
+0.1 % fee per side, on seeded random-walk prices:
+
+* 1 symbol x 1,000,000 bars, and
+* 100 symbols x 10,000 bars.
+
+For each engine the timing covers the moving averages, the crossover signals and the simulation (best of
+``--repeat`` runs after a warm-up that compiles what needs compiling). It prints trade counts (tsbot's must equal
+vectorbt's), final-equity agreement, bars per second, and the ratio to vectorbt (goal: >= 20x).
+
+backtesting.py simulates bar by bar in Python and buys whole units only; it runs on the first ``--bt-bars`` bars
+of the single series and on the first ``--bt-symbols`` series, and its bars/s is measured on that share.
+
+Peers are installed by the ``bench`` extra: ``pip install -e ".[bench]"``.
+
+    python bench/backtest_peers.py [--repeat 3] [--bt-bars 100000] [--bt-symbols 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import talib
+
+from tsbot.backtest.engine import compile_kernels, run_series
+from tsbot.backtest.models import FILL_FIELDS, BacktestConfig, ExitReason, FillAt, OrderPlan
+from tsbot.backtest.strategies.reference import sma_cross_signals
+from tsbot.market.models import CandleFrame
+
+FAST, SLOW = 10, 50
+FEE = 0.001
+CASH = 10_000.0
+CONFIG = BacktestConfig(
+    initial_equity=CASH,
+    fill=FillAt.CLOSE,
+    taker_fee_bps=FEE * 1e4,
+    maker_fee_bps=FEE * 1e4,
+    slippage_bps=0.0,
+    allow_short=False,
+    skip_zero_volume=False,
+)
+
+
+def random_walks(symbols: int, bars: int, seed: int) -> np.ndarray:
+    """Close prices ``(symbols, bars)``: geometric random walks from 100 with 1 % volatility per bar."""
+    rng = np.random.default_rng(seed)
+    return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (symbols, bars)), axis=1))
+
+
+def frame_of(close: np.ndarray) -> CandleFrame:
+    n = close.shape[0]
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    return CandleFrame(
+        np.arange(n, dtype=np.int64) * 60_000,
+        open_,
+        np.maximum(open_, close),
+        np.minimum(open_, close),
+        close,
+        np.ones(n),
+    )
+
+
+def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def run_tsbot(frames: list[CandleFrame]) -> list[tuple[int, float]]:
+    """(trades, final equity before the end-of-data exit fee) per series."""
+    out = []
+    fee_col, reason_col = FILL_FIELDS.index("fee"), FILL_FIELDS.index("reason")
+    for frame in frames:
+        entries, exits = sma_cross_signals(frame.close, FAST, SLOW)
+        res = run_series(frame, OrderPlan.market(entries.astype(np.int8), exits), CONFIG)
+        # vectorbt leaves the last position open and marks it at the close; tsbot closes it (END_OF_DATA), paying
+        # the exit fee. Adding that fee back compares like with like.
+        last_fee = 0.0
+        if len(res.fills) and res.fills[-1, reason_col] == ExitReason.END_OF_DATA:
+            last_fee = float(res.fills[-1, fee_col])
+        out.append((len(res.trades), float(res.equity[-1]) + last_fee))
+    return out
+
+
+def run_vectorbt(close: np.ndarray) -> list[tuple[int, float]]:
+    import pandas as pd
+    import vectorbt as vbt
+
+    frame = pd.DataFrame(close.T)
+    fast = vbt.MA.run(frame, FAST)
+    slow = vbt.MA.run(frame, SLOW)
+    pf = vbt.Portfolio.from_signals(
+        frame, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow), fees=FEE, init_cash=CASH, size=np.inf
+    )
+    counts = np.atleast_1d(pf.trades.count().to_numpy())
+    finals = np.atleast_1d(pf.final_value().to_numpy())
+    return [(int(c), float(v)) for c, v in zip(counts, finals, strict=True)]
+
+
+def run_backtesting_py(close: np.ndarray) -> list[tuple[int, float]]:
+    import pandas as pd
+    from backtesting import Backtest, Strategy
+    from backtesting.lib import crossover
+
+    class SmaCross(Strategy):  # type: ignore[misc]
+        def init(self) -> None:
+            self.fast = self.I(talib.SMA, self.data.Close, FAST)
+            self.slow = self.I(talib.SMA, self.data.Close, SLOW)
+
+        def next(self) -> None:
+            if crossover(self.fast, self.slow):
+                self.buy()
+            elif crossover(self.slow, self.fast):
+                self.position.close()
+
+    out = []
+    for row in close:
+        index = pd.date_range("2020-01-01", periods=row.shape[0], freq="min")
+        open_ = np.concatenate(([row[0]], row[:-1]))
+        df = pd.DataFrame(
+            {
+                "Open": open_,
+                "High": np.maximum(open_, row),
+                "Low": np.minimum(open_, row),
+                "Close": row,
+                "Volume": 1.0,
+            },
+            index=index,
+        )
+        bt = Backtest(
+            df, SmaCross, cash=CASH * 1000, commission=FEE, trade_on_close=True, finalize_trades=False
+        )
+        stats = bt.run()
+        out.append((int(stats["# Trades"]), float(stats["Equity Final [$]"]) / 1000))
+    return out
+
+
+def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.ndarray) -> None:
+    frames = [frame_of(row) for row in close]
+    t_ts, ours = best_of(repeat, lambda: run_tsbot(frames))
+    t_vbt, theirs = best_of(repeat, lambda: run_vectorbt(close))
+    trades_ours = sum(t for t, _ in ours)
+    trades_vbt = sum(t for t, _ in theirs)
+    rel = max(abs(a[1] - b[1]) / b[1] for a, b in zip(ours, theirs, strict=True))
+    print(f"\n{label}: {close.shape[0]} symbol(s) x {close.shape[1]:,} bars = {bars:,} bars")
+    print(
+        f"  trades        tsbot {trades_ours:,}   vectorbt {trades_vbt:,}   identical: {trades_ours == trades_vbt}"
+    )
+    print(f"  final equity  largest relative difference to vectorbt: {rel:.2e}")
+    print(f"  tsbot          {t_ts * 1e3:9.1f} ms  {bars / t_ts:14,.0f} bars/s")
+    print(f"  vectorbt       {t_vbt * 1e3:9.1f} ms  {bars / t_vbt:14,.0f} bars/s")
+    print(f"  ratio tsbot / vectorbt: {t_vbt / t_ts:.1f}x   (goal >= 20x)")
+    bt_bars = int(bt_rows.size)
+    t_bt, bt_out = best_of(1, lambda: run_backtesting_py(bt_rows))
+    ours_bt = run_tsbot([frame_of(row) for row in bt_rows])
+    print(
+        f"  backtesting.py {t_bt * 1e3:9.1f} ms  {bt_bars / t_bt:14,.0f} bars/s on {bt_bars:,} bars "
+        f"(trades {sum(t for t, _ in bt_out):,} vs tsbot {sum(t for t, _ in ours_bt):,} on the same bars; "
+        "whole units only)"
+    )
+    print(f"  ratio tsbot / backtesting.py: {(bt_bars / t_bt) ** -1 * (bars / t_ts):.0f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--bt-bars", type=int, default=100_000)
+    parser.add_argument("--bt-symbols", type=int, default=10)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    compile_kernels()
+    warm = random_walks(2, 2_000, 0)
+    run_tsbot([frame_of(r) for r in warm])
+    run_vectorbt(warm)
+    single = random_walks(1, 1_000_000, 42)
+    compare("single series", single.size, single, args.repeat, single[:, : args.bt_bars])
+    many = random_walks(100, 10_000, 43)
+    compare("many series", many.size, many, args.repeat, many[: args.bt_symbols])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,494 @@
+"""The numba kernel of the backtester: one series, bar by bar, one simulated broker.
+
+The rules it implements are written out in :mod:`tsbot.backtest.engine` (read that first); this module is the
+compiled loop and the layout of its inputs and outputs. Everything is float64 / int8 / bool / int64 numpy
+arrays and scalars packed in a float64 ``params`` vector (indices ``P_*``), so that one compiled
+specialisation serves every call. Position state lives in a small float64 vector (indices ``S_*``) shared by
+the helpers; counters in an int64 vector (indices ``C_*``).
+
+Speed: every array, outputs included, is allocated by the caller, so the kernel is compiled without numba's
+reference counting (``_nrt=False``). With it, each call of a helper that takes arrays costs about 50 ns of
+atomic reference-count updates, which on a bar-by-bar loop is most of the time. The loop runs in two fast
+paths (flat with nothing pending; holding a position that nothing inside a bar can close) until a bar has a
+signal, and the general path for every other bar.
+
+All compiled code lives in this one file on purpose: numba's on-disk cache is keyed on the source of the file
+that holds the compiled function, so helpers inlined from another module could go stale in the cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tsbot.backtest.models import FILL_FIELDS, TRADE_FIELDS, EntryKind, ExitReason
+
+# params vector (filled by engine._params)
+P_INITIAL_EQUITY, P_FILL_CLOSE, P_TAKER, P_MAKER, P_SLIP, P_LEVERAGE, P_MMR, P_RISK_SIZING = range(8)
+P_FRACTION, P_RISK, P_STOP_FIRST, P_ALLOW_SHORT, P_EXPIRY, P_MAX_HOLD, P_BREAKEVEN = range(8, 15)
+P_SKIP_ZERO, P_SYMBOL, N_PARAMS = range(15, 18)
+
+# rejection codes (engine.REJECT_REASONS names them) and error codes
+REJ_STOP_SIDE, REJ_TP_SIDE, REJ_BAD_PRICE, REJ_NO_EQUITY, REJ_EXPIRED, N_REJECT = range(6)
+ERR_ENTRY_VALUE, ERR_ENTRY_KIND, ERR_TRAILING = range(1, 4)
+
+# counts vector: fills written, trades written, rejections by code, error code, the bar of the error
+C_FILLS, C_TRADES, C_REJECTED = range(3)
+C_ERROR, C_ERROR_BAR, N_COUNTS = range(C_REJECTED + N_REJECT, C_REJECTED + N_REJECT + 3)
+
+# position state: cash, side, initial and open quantity, entry price and bar, fees and gross P&L so far, exit
+# value and quantity so far, exit fills, initial and current stop, trailing distance and reference price, plan
+# row of the take-profits, their number and the next one, liquidation price, break-even (0 / 1 due / 2 done)
+S_CASH, S_SIDE, S_QTY0, S_QTY, S_ENTRY_PX, S_ENTRY_BAR, S_FEES, S_GROSS, S_EXIT_VALUE, S_EXIT_QTY = range(10)
+S_NEXITS, S_INIT_STOP, S_STOP, S_TRAIL_D, S_TRAIL_REF, S_TP_ROW, S_NLEV, S_NEXT_LEV, S_LIQ = range(10, 19)
+S_BREAKEVEN, N_STATE = range(19, 21)
+
+R_SIGNAL, R_STOP_LOSS, R_TAKE_PROFIT, R_TRAILING, R_LIQUIDATION, R_MAX_HOLD, R_END, R_REVERSAL = range(8)
+K_MARKET, K_LIMIT, K_STOP = 0, 1, 2
+
+# the kernel writes rows by column number: these must stay the layouts of models.py
+_TRADE_LAYOUT = (
+    "symbol side entry_bar entry_time_ms entry_price exit_bar exit_time_ms exit_price qty pnl fees"
+)
+_TRADE_LAYOUT += " return_ratio r_multiple bars_held exit_reason exits"
+_FILL_LAYOUT = "symbol bar time_ms side price qty fee is_entry reason"
+if tuple(_TRADE_LAYOUT.split()) != TRADE_FIELDS or tuple(_FILL_LAYOUT.split()) != FILL_FIELDS:
+    raise ImportError("tsbot.backtest.kernel writes columns in an order that no longer matches models.py")
+if [int(r) for r in ExitReason] != list(range(8)) or [int(k) for k in EntryKind] != [0, 1, 2]:
+    raise ImportError("tsbot.backtest.kernel codes no longer match ExitReason / EntryKind")
+
+# without reference counting where this numba knows the (private) option; the code is correct either way.
+# The helpers are inlined into the loop (numba IR inlining): calls passing a dozen arrays cost more than the
+# work they do.
+try:
+    from numba.core.options import DefaultOptions
+
+    _NO_NRT = {"_nrt": False} if hasattr(DefaultOptions, "_nrt") else {}
+except ImportError:  # a numba that moved its options: compile with reference counting
+    _NO_NRT = {}
+_jit = njit(cache=True, nogil=True, **_NO_NRT)
+_inline = njit(cache=True, nogil=True, inline="always", **_NO_NRT)
+
+
+@_inline
+def _fill(fills, counts, sym, bar, t, side, px, qty, fee, is_entry, reason):
+    k = counts[C_FILLS]
+    fills[k, 0] = sym
+    fills[k, 1] = bar
+    fills[k, 2] = t
+    fills[k, 3] = side
+    fills[k, 4] = px
+    fills[k, 5] = qty
+    fills[k, 6] = fee
+    fills[k, 7] = is_entry
+    fills[k, 8] = reason
+    counts[C_FILLS] = k + 1
+
+
+@_inline
+def _exit(S, q, px, fee, reason, j, time_ms, fills, trades, counts, params):
+    """Close ``q`` of the open position at ``px`` paying ``fee``; a full close writes the trade row."""
+    s = S[S_SIDE]
+    e = S[S_ENTRY_PX]
+    inv_lev = 1.0 / params[P_LEVERAGE]
+    gross = q * (px - e) * s
+    S[S_CASH] += q * e * inv_lev + gross - fee
+    S[S_FEES] += fee
+    S[S_GROSS] += gross
+    S[S_EXIT_VALUE] += q * px
+    S[S_EXIT_QTY] += q
+    S[S_NEXITS] += 1.0
+    sym = params[P_SYMBOL]
+    _fill(fills, counts, sym, j, time_ms[j], -s, px, q, fee, 0.0, reason)
+    if q < S[S_QTY]:
+        S[S_QTY] -= q
+        return
+    t = counts[C_TRADES]
+    q0 = S[S_QTY0]
+    eb = int(S[S_ENTRY_BAR])
+    pnl = S[S_GROSS] - S[S_FEES]
+    stop0 = S[S_INIT_STOP]
+    trades[t, 0] = sym
+    trades[t, 1] = s
+    trades[t, 2] = eb
+    trades[t, 3] = time_ms[eb]
+    trades[t, 4] = e
+    trades[t, 5] = j
+    trades[t, 6] = time_ms[j]
+    trades[t, 7] = px if S[S_NEXITS] == 1.0 else S[S_EXIT_VALUE] / S[S_EXIT_QTY]
+    trades[t, 8] = q0
+    trades[t, 9] = pnl
+    trades[t, 10] = S[S_FEES]
+    trades[t, 11] = pnl / (q0 * e * inv_lev)
+    trades[t, 12] = pnl / (q0 * abs(e - stop0)) if stop0 == stop0 and stop0 != e else np.nan
+    trades[t, 13] = j - eb
+    trades[t, 14] = reason
+    trades[t, 15] = S[S_NEXITS]
+    counts[C_TRADES] = t + 1
+    S[S_SIDE] = 0.0
+    S[S_QTY] = 0.0
+
+
+@_inline
+def _liquidate(S, j, time_ms, fills, trades, counts, params):
+    """Close all at the liquidation price; the fee is what was left of the margin, so the margin is lost."""
+    q = S[S_QTY]
+    e = S[S_ENTRY_PX]
+    px = S[S_LIQ]
+    left = q * e / params[P_LEVERAGE] + q * (px - e) * S[S_SIDE]
+    _exit(S, q, px, max(left, 0.0), R_LIQUIDATION, j, time_ms, fills, trades, counts, params)
+
+
+@_inline
+def _take(S, lv, px, j, split, time_ms, fills, trades, counts, params):
+    """Fill take-profit level ``lv`` at ``px`` (maker fee); the last level closes what is left."""
+    q = S[S_QTY]
+    if lv < S[S_NLEV] - 1:
+        q = min(split[lv] * S[S_QTY0], q)
+    S[S_NEXT_LEV] = lv + 1
+    if params[P_BREAKEVEN] != 0.0 and S[S_BREAKEVEN] == 0.0:
+        S[S_BREAKEVEN] = 1.0
+    _exit(S, q, px, q * px * params[P_MAKER], R_TAKE_PROFIT, j, time_ms, fills, trades, counts, params)
+
+
+@_inline
+def _bar(S, j, o, h, lo, mode, take_profit, split, time_ms, fills, trades, counts, params):
+    """One bar of an open position. ``mode`` 0: held since before this bar (gap checks at the open first);
+    1: opened at this bar's open (stop, liquidation and targets inside the bar); 2: opened inside this bar by
+    a limit / stop entry (stop and liquidation only; targets and the trail's move from the next bar)."""
+    s = S[S_SIDE]
+    slip = params[P_SLIP]
+    taker = params[P_TAKER]
+    eff = S[S_STOP]
+    reason = R_STOP_LOSS
+    td = S[S_TRAIL_D]
+    if td == td:
+        trail = S[S_TRAIL_REF] - s * td
+        if eff != eff or s * (trail - eff) > 0.0:
+            eff = trail
+            reason = R_TRAILING
+    liq = S[S_LIQ]
+    row = int(S[S_TP_ROW])
+    nlev = int(S[S_NLEV])
+    if mode == 0:
+        if liq == liq and s * (o - liq) <= 0.0:
+            _liquidate(S, j, time_ms, fills, trades, counts, params)
+            return
+        if eff == eff and s * (o - eff) <= 0.0:
+            q = S[S_QTY]
+            px = o * (1.0 - s * slip)
+            _exit(S, q, px, q * px * taker, reason, j, time_ms, fills, trades, counts, params)
+            return
+        while S[S_NEXT_LEV] < nlev:
+            lv = int(S[S_NEXT_LEV])
+            if s * (o - take_profit[row, lv]) < 0.0:
+                break
+            _take(S, lv, o, j, split, time_ms, fills, trades, counts, params)
+            if S[S_SIDE] == 0.0:
+                return
+    adverse = lo if s > 0.0 else h
+    favour = h if s > 0.0 else lo
+    prot = eff
+    prot_liq = False
+    if liq == liq and (eff != eff or s * (eff - liq) <= 0.0):
+        prot = liq
+        prot_liq = True
+    hit = prot == prot and s * (adverse - prot) <= 0.0
+    if mode != 2 and not (hit and params[P_STOP_FIRST] != 0.0):
+        while S[S_NEXT_LEV] < nlev:
+            lv = int(S[S_NEXT_LEV])
+            tp = take_profit[row, lv]
+            if s * (favour - tp) < 0.0:
+                break
+            _take(S, lv, tp, j, split, time_ms, fills, trades, counts, params)
+            if S[S_SIDE] == 0.0:
+                return
+    if hit:
+        if prot_liq:
+            _liquidate(S, j, time_ms, fills, trades, counts, params)
+            return
+        q = S[S_QTY]
+        px = prot * (1.0 - s * slip)
+        _exit(S, q, px, q * px * taker, reason, j, time_ms, fills, trades, counts, params)
+        return
+    if S[S_BREAKEVEN] == 1.0:
+        S[S_STOP] = S[S_ENTRY_PX]
+        S[S_BREAKEVEN] = 2.0
+    if mode != 2 and td == td and s * (favour - S[S_TRAIL_REF]) > 0.0:
+        S[S_TRAIL_REF] = favour
+
+
+@_inline
+def _open(S, d, px, rate, row, j, stop_loss, take_profit, trailing, time_ms, fills, trades, counts, params):
+    """Open a position of side ``d`` at fill price ``px`` from plan row ``row`` (closing an opposite one
+    first). Returns whether it opened; a refused entry is counted in ``counts`` and changes nothing."""
+    sl = stop_loss[row]
+    if sl == sl and d * (px - sl) <= 0.0:
+        counts[C_REJECTED + REJ_STOP_SIDE] += 1
+        return False
+    nlev = 0
+    for lv in range(take_profit.shape[1]):
+        tp = take_profit[row, lv]
+        if tp != tp:
+            break
+        if d * (tp - px) <= 0.0:
+            counts[C_REJECTED + REJ_TP_SIDE] += 1
+            return False
+        nlev += 1
+    td = trailing[row]
+    if td == td and not (td > 0.0 and td < np.inf):
+        counts[C_ERROR] = ERR_TRAILING
+        counts[C_ERROR_BAR] = row
+        return False
+    inv_lev = 1.0 / params[P_LEVERAGE]
+    old = S[S_SIDE]
+    equity = S[S_CASH]
+    close_fee = 0.0
+    if old != 0.0:
+        q = S[S_QTY]
+        e = S[S_ENTRY_PX]
+        close_fee = q * px * params[P_TAKER]
+        equity += q * e * inv_lev + q * (px - e) * old - close_fee
+    qty = 0.0
+    if equity > 0.0:
+        qty = params[P_FRACTION] * equity / (px * (inv_lev + rate))
+        if params[P_RISK_SIZING] != 0.0 and sl == sl:
+            qty = min(qty, params[P_RISK] * equity / abs(px - sl))
+    if not qty > 0.0:
+        counts[C_REJECTED + REJ_NO_EQUITY] += 1
+        return False
+    if old != 0.0:
+        _exit(S, S[S_QTY], px, close_fee, R_REVERSAL, j, time_ms, fills, trades, counts, params)
+    fee = qty * px * rate
+    S[S_CASH] -= qty * px * inv_lev + fee
+    S[S_SIDE] = d
+    S[S_QTY0] = qty
+    S[S_QTY] = qty
+    S[S_ENTRY_PX] = px
+    S[S_ENTRY_BAR] = j
+    S[S_FEES] = fee
+    S[S_GROSS] = 0.0
+    S[S_EXIT_VALUE] = 0.0
+    S[S_EXIT_QTY] = 0.0
+    S[S_NEXITS] = 0.0
+    S[S_INIT_STOP] = sl
+    S[S_STOP] = sl
+    S[S_TRAIL_D] = td
+    S[S_TRAIL_REF] = px
+    S[S_TP_ROW] = row
+    S[S_NLEV] = nlev
+    S[S_NEXT_LEV] = 0.0
+    S[S_BREAKEVEN] = 0.0
+    mmr = params[P_MMR]
+    if d > 0.0:
+        S[S_LIQ] = px * (1.0 - inv_lev + mmr) if params[P_LEVERAGE] > 1.0 else np.nan
+    else:
+        S[S_LIQ] = px * (1.0 + inv_lev - mmr)
+    _fill(fills, counts, params[P_SYMBOL], j, time_ms[j], d, px, qty, fee, 1.0, -1.0)
+    return True
+
+
+@_jit
+def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
+             take_profit, split, trailing, params, equity, position, trades, fills, S, counts):  # fmt: skip
+    """Simulate one series.
+
+    Inputs: ``time_ms`` int64 ``(n,)``; ``open_ .. volume`` float64 ``(n,)``; ``entry`` / ``entry_kind``
+    int8 ``(n,)``; ``exit_`` bool ``(n,)``; ``entry_price``, ``stop_loss``, ``trailing`` float64 ``(n,)``;
+    ``take_profit`` float64 C-contiguous ``(n, k)``; ``split`` float64 ``(k,)``; ``params`` float64
+    ``(N_PARAMS,)``.
+
+    Outputs, allocated by the caller: ``equity``, ``position`` float64 ``(n,)``; ``trades`` float64
+    ``(T, 16)`` and ``fills`` ``(F, 9)`` with room for every trade and fill (``T`` = number of nonzero
+    ``entry`` rows, as each entry signal opens at most one position; ``F = T * (1 + max(k, 1))``). The
+    buffers are never grown inside the loop: an array reassigned in a numba loop costs reference counting on
+    every bar.
+
+    Scratch, also from the caller: ``S`` float64 ``(N_STATE,)`` and ``counts`` int64 ``(N_COUNTS,)``, both
+    zeros. On return ``counts`` holds the fills and trades written, the refused entries by ``REJ_*`` code,
+    and an error code: ``counts[C_ERROR] != 0`` means the plan held an invalid value at bar
+    ``counts[C_ERROR_BAR]`` and the run stopped there.
+    """
+    n = close.shape[0]
+    S[S_CASH] = params[P_INITIAL_EQUITY]
+    fill_close = params[P_FILL_CLOSE] != 0.0
+    taker = params[P_TAKER]
+    maker = params[P_MAKER]
+    slip = params[P_SLIP]
+    inv_lev = 1.0 / params[P_LEVERAGE]
+    allow_short = params[P_ALLOW_SHORT] != 0.0
+    expiry = int(params[P_EXPIRY])
+    max_hold = int(params[P_MAX_HOLD])
+    skip_zero = params[P_SKIP_ZERO] != 0.0
+    pm_exit = False  # market orders waiting for the next open
+    pm_reason = R_SIGNAL
+    pm_dir = 0
+    pm_row = 0
+    pl_dir = 0  # the pending limit / stop entry
+    pl_kind = 0
+    pl_price = 0.0
+    pl_row = 0
+    pl_expire = 0
+    lastc = np.nan
+    j = 0
+    while j < n:
+        if not pm_exit and pm_dir == 0 and pl_dir == 0:
+            if S[S_SIDE] == 0.0:  # fast path: flat, nothing pending, until an entry signal
+                cash = S[S_CASH]
+                while j < n:
+                    d = entry[j]
+                    if d > 0 or (d < 0 and allow_short):
+                        break
+                    equity[j] = cash
+                    position[j] = 0.0
+                    j += 1
+                if j == n:
+                    break
+            elif (
+                S[S_STOP] != S[S_STOP]
+                and S[S_TRAIL_D] != S[S_TRAIL_D]
+                and S[S_LIQ] != S[S_LIQ]
+                and S[S_NEXT_LEV] >= S[S_NLEV]
+            ):  # fast path: holding, nothing can fill inside a bar, until a signal
+                end = n
+                if max_hold > 0:
+                    end = min(n, int(S[S_ENTRY_BAR]) + max_hold - (0 if fill_close else 1))
+                qs = S[S_QTY] * S[S_SIDE]
+                base = S[S_CASH] + S[S_QTY] * S[S_ENTRY_PX] * inv_lev - qs * S[S_ENTRY_PX]
+                while j < end:
+                    d = entry[j]
+                    if exit_[j] or d > 0 or (d < 0 and allow_short):
+                        break
+                    c = close[j]
+                    if c == c:
+                        lastc = c
+                    equity[j] = base + qs * lastc
+                    position[j] = qs
+                    j += 1
+                if j == n:
+                    break
+        o = open_[j]
+        h = high[j]
+        lo = low[j]
+        c = close[j]
+        traded = o == o and h == h and lo == lo and c == c and (not skip_zero or volume[j] > 0.0)
+        if c == c:
+            lastc = c
+        if pl_dir != 0 and j > pl_expire:
+            counts[C_REJECTED + REJ_EXPIRED] += 1
+            pl_dir = 0
+        if traded:
+            mode = 0
+            if pm_exit or pm_dir != 0:
+                s = S[S_SIDE]
+                if pm_exit and s != 0.0:
+                    q = S[S_QTY]
+                    px = o * (1.0 - s * slip)
+                    _exit(S, q, px, q * px * taker, pm_reason, j, time_ms, fills, trades, counts, params)
+                if pm_dir != 0 and S[S_SIDE] != pm_dir:
+                    px = o * (1.0 + pm_dir * slip)
+                    ok = _open(S, pm_dir, px, taker, pm_row, j, stop_loss, take_profit, trailing,
+                               time_ms, fills, trades, counts, params)  # fmt: skip
+                    if counts[C_ERROR] != 0:
+                        break
+                    if ok:
+                        mode = 1
+                pm_exit = False
+                pm_dir = 0
+            if S[S_SIDE] != 0.0:
+                _bar(S, j, o, h, lo, mode, take_profit, split, time_ms, fills, trades, counts, params)
+            if pl_dir != 0:
+                d = pl_dir
+                if pl_kind == K_LIMIT:
+                    touched = lo <= pl_price if d > 0 else h >= pl_price
+                    px = min(o, pl_price) if d > 0 else max(o, pl_price)
+                    rate = maker
+                else:
+                    touched = h >= pl_price if d > 0 else lo <= pl_price
+                    px = (max(o, pl_price) if d > 0 else min(o, pl_price)) * (1.0 + d * slip)
+                    rate = taker
+                if touched:
+                    pl_dir = 0
+                    if S[S_SIDE] != d:
+                        ok = _open(S, d, px, rate, pl_row, j, stop_loss, take_profit, trailing,
+                                   time_ms, fills, trades, counts, params)  # fmt: skip
+                        if counts[C_ERROR] != 0:
+                            break
+                        if ok:
+                            _bar(
+                                S, j, o, h, lo, 2, take_profit, split, time_ms, fills, trades, counts, params
+                            )
+        # decisions at the close of bar j (plan row j)
+        now = fill_close and traded
+        s = S[S_SIDE]
+        if exit_[j]:
+            if now:
+                if s != 0.0:
+                    q = S[S_QTY]
+                    px = c * (1.0 - s * slip)
+                    _exit(S, q, px, q * px * taker, R_SIGNAL, j, time_ms, fills, trades, counts, params)
+            else:
+                pm_dir = 0
+                if s != 0.0:
+                    pm_exit = True
+                    pm_reason = R_SIGNAL
+        s = S[S_SIDE]
+        if max_hold > 0 and s != 0.0 and not pm_exit and (j if now else j + 1) - S[S_ENTRY_BAR] >= max_hold:
+            if now:
+                q = S[S_QTY]
+                px = c * (1.0 - s * slip)
+                _exit(S, q, px, q * px * taker, R_MAX_HOLD, j, time_ms, fills, trades, counts, params)
+            else:
+                pm_exit = True
+                pm_reason = R_MAX_HOLD
+        d = int(entry[j])
+        if d != 0:
+            if d > 1 or d < -1:
+                counts[C_ERROR] = ERR_ENTRY_VALUE
+                counts[C_ERROR_BAR] = j
+                break
+            if d > 0 or allow_short:
+                kind = int(entry_kind[j])
+                pl_dir = 0
+                if kind == K_MARKET:
+                    if now:
+                        if S[S_SIDE] != d:
+                            _open(S, d, c * (1.0 + d * slip), taker, j, j, stop_loss, take_profit, trailing,
+                                  time_ms, fills, trades, counts, params)  # fmt: skip
+                            if counts[C_ERROR] != 0:
+                                break
+                    else:
+                        pm_dir = d
+                        pm_row = j
+                elif K_LIMIT <= kind <= K_STOP:
+                    pm_dir = 0
+                    p = entry_price[j]
+                    if p > 0.0 and p < np.inf:
+                        pl_dir = d
+                        pl_kind = kind
+                        pl_price = p
+                        pl_row = j
+                        pl_expire = j + expiry
+                    else:
+                        counts[C_REJECTED + REJ_BAD_PRICE] += 1
+                else:
+                    counts[C_ERROR] = ERR_ENTRY_KIND
+                    counts[C_ERROR_BAR] = j
+                    break
+        s = S[S_SIDE]
+        if s != 0.0:
+            q = S[S_QTY]
+            e = S[S_ENTRY_PX]
+            equity[j] = S[S_CASH] + q * e * inv_lev + q * (lastc - e) * s
+            position[j] = q * s
+        else:
+            equity[j] = S[S_CASH]
+            position[j] = 0.0
+        j += 1
+    if n > 0 and counts[C_ERROR] == 0 and S[S_SIDE] != 0.0:
+        s = S[S_SIDE]
+        q = S[S_QTY]
+        px = lastc * (1.0 - s * slip)
+        _exit(S, q, px, q * px * taker, R_END, n - 1, time_ms, fills, trades, counts, params)
+        equity[n - 1] = S[S_CASH]
+        position[n - 1] = 0.0
