@@ -80,18 +80,6 @@ class LookaheadReport:
         }
 
 
-def _cut(candles: CandleFrame, stop: int, start: int = 0) -> CandleFrame:
-    s = slice(start, stop)
-    return CandleFrame(
-        candles.open_time_ms[s],
-        candles.open[s],
-        candles.high[s],
-        candles.low[s],
-        candles.close[s],
-        candles.volume[s],
-    )
-
-
 def _row(plan: OrderPlan, i: int) -> dict[str, np.ndarray]:
     return {
         "entry": np.asarray([plan.entry[i]], dtype=np.float64),
@@ -160,7 +148,7 @@ def check_strategy(
     report = LookaheadReport(strategy=strategy.name, series=series, bars=n, checked_bars=0, recursion_bars=0)
     t = candles.open_time_ms
     for i in sample_bars(n, warmup, samples):
-        cut = strategy.plan(_cut(candles, i + 1), ctx.cut(i + 1), start=i)
+        cut = strategy.plan(candles.window(0, i + 1), ctx.cut(i + 1), start=i)
         report.checked_bars += 1
         for name, a, b in _compare(_row(full, i), _row(cut, i)):
             report.differences.append(Difference(i, int(t[i]), name, a, b, "lookahead"))
@@ -168,7 +156,7 @@ def check_strategy(
     offset = recursion_offset if recursion_offset is not None else max(warmup, 200)
     settle = settle_bars if settle_bars is not None else 3 * warmup
     if n > offset + settle:
-        later = strategy.plan(_cut(candles, n, offset), ctx.cut(n, offset))
+        later = strategy.plan(candles.window(offset, n), ctx.cut(n, offset))
         for i in sample_bars(n, offset + settle, samples):
             report.recursion_bars += 1
             for name, a, b in _compare(_row(full, i), _row(later, i - offset)):

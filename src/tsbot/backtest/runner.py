@@ -41,14 +41,6 @@ class SeriesData:
     context: SeriesContext = SeriesContext()
 
 
-def slice_frame(frame: CandleFrame, start: int, stop: int) -> CandleFrame:
-    """Bars ``start..stop-1`` of a frame (views, no copy)."""
-    s = slice(start, stop)
-    return CandleFrame(
-        frame.open_time_ms[s], frame.open[s], frame.high[s], frame.low[s], frame.close[s], frame.volume[s]
-    )
-
-
 def slice_plan(plan: OrderPlan, start: int, stop: int) -> OrderPlan:
     """Rows ``start..stop-1`` of a plan."""
     s = slice(start, stop)
@@ -103,9 +95,9 @@ def run_strategy(
                 "bars of warm-up before its first signal"
             )
             continue
-        history = slice_frame(item.candles, 0, hi)
+        history = item.candles.window(0, hi)
         plan = strategy.plan(history, item.context.cut(hi), start=lo)
-        runs.append((item.key, slice_frame(history, lo, hi), slice_plan(plan, lo, hi)))
+        runs.append((item.key, history.window(lo, hi), slice_plan(plan, lo, hi)))
     if notes is not None:
         notes.extend(problems)
     if not runs:

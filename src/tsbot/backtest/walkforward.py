@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tsbot.backtest.models import BacktestConfig, BacktestResult
-from tsbot.backtest.runner import SeriesData, concat_results, run_strategy, slice_frame, window_bounds
+from tsbot.backtest.runner import SeriesData, concat_results, run_strategy, window_bounds
 from tsbot.backtest.strategies.base import Strategy
 from tsbot.core.errors import DataError
 
@@ -97,7 +97,7 @@ def union_times(data: Sequence[SeriesData], start_ms: int | None, end_ms: int | 
 def _cut_before(item: SeriesData, end_ms: int) -> SeriesData:
     """The series as known before ``end_ms``: bars that closed by then (open time + timeframe <= end_ms)."""
     hi = int(np.searchsorted(item.candles.open_time_ms, end_ms - item.key.timeframe.ms, side="right"))
-    return SeriesData(item.key, slice_frame(item.candles, 0, hi), item.context.cut(hi))
+    return SeriesData(item.key, item.candles.window(0, hi), item.context.cut(hi))
 
 
 def walk_forward(
@@ -178,7 +178,7 @@ def walk_forward(
 def _upto(item: SeriesData, end_ms: int) -> SeriesData:
     """The series up to the bar opening at ``end_ms`` (the ML context must be as long as the candles)."""
     hi = int(np.searchsorted(item.candles.open_time_ms, end_ms, side="right"))
-    return SeriesData(item.key, slice_frame(item.candles, 0, hi), item.context.cut(hi))
+    return SeriesData(item.key, item.candles.window(0, hi), item.context.cut(hi))
 
 
 def padded_ml(scores: np.ndarray, n: int) -> np.ndarray:

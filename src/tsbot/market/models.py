@@ -125,21 +125,22 @@ class CandleFrame:
             np.ascontiguousarray(arr[:, 5]),
         )
 
+    def window(self, start: int, stop: int) -> CandleFrame:
+        """Bars ``start..stop-1`` (views of the same arrays, no copy)."""
+        s = slice(start, stop)
+        return CandleFrame(
+            self.open_time_ms[s], self.open[s], self.high[s], self.low[s], self.close[s], self.volume[s]
+        )
+
     def tail(self, n: int) -> CandleFrame:
         """The last ``n`` bars (all of them when fewer exist)."""
         if n >= len(self):
             return self
-        s = slice(len(self) - n, None)
-        return CandleFrame(
-            self.open_time_ms[s], self.open[s], self.high[s], self.low[s], self.close[s], self.volume[s]
-        )
+        return self.window(len(self) - n, len(self))
 
     def until(self, end_ms: int) -> CandleFrame:
         """Bars whose open time is at or before ``end_ms`` (a point-in-time cut)."""
         k = int(np.searchsorted(self.open_time_ms, end_ms, side="right"))
         if k == len(self):
             return self
-        s = slice(0, k)
-        return CandleFrame(
-            self.open_time_ms[s], self.open[s], self.high[s], self.low[s], self.close[s], self.volume[s]
-        )
+        return self.window(0, k)

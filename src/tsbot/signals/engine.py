@@ -101,12 +101,8 @@ def snapshot_series(frame: CandleFrame, lookback_bars: int, start: int = 0) -> n
     n = len(frame)
     snap = np.full((n, len(SNAPSHOT_COLUMNS)), np.nan)
     scratch = np.empty(CROSS_LOOKBACK + 1)
-    t, o, h, low, c, v = frame.open_time_ms, frame.open, frame.high, frame.low, frame.close, frame.volume
     for i in range(max(start, MIN_BARS - 1), n):
-        lo = max(0, i + 1 - lookback_bars)
-        hi = i + 1
-        window = CandleFrame(t[lo:hi], o[lo:hi], h[lo:hi], low[lo:hi], c[lo:hi], v[lo:hi])
-        snapshot_into(window, snap[i], scratch)
+        snapshot_into(frame.window(max(0, i + 1 - lookback_bars), i + 1), snap[i], scratch)
     return snap
 
 

@@ -105,7 +105,10 @@ class Strategy(ABC):
         return self.trading.lookback_bars
 
     def broker(self, config: BacktestConfig) -> BacktestConfig:
-        """The broker settings this strategy runs with, from the user's (default: unchanged)."""
+        """The broker settings this strategy runs with, from the user's: a ``max_hold_bars`` parameter, when the
+        strategy has one, sets the broker's holding limit."""
+        if "max_hold_bars" in self.params:
+            return replace_config(config, max_hold_bars=int(self.params["max_hold_bars"]))
         return config
 
     @abstractmethod

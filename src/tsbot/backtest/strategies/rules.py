@@ -13,20 +13,18 @@ from typing import ClassVar
 import numpy as np
 import talib
 
-from tsbot.backtest.models import BacktestConfig, OrderPlan
+from tsbot.backtest.models import OrderPlan
 from tsbot.backtest.strategies.base import (
     Param,
     SeriesContext,
     Strategy,
     crosses,
     levels,
-    replace_config,
     sign_changes,
 )
-from tsbot.backtest.strategies.signal import fused_signal
+from tsbot.backtest.strategies.signal import SignalStrategy, fused_signal
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import CandleFrame
-from tsbot.signals.engine import SignalEngine
 from tsbot.signals.technical import COL, MIN_BARS
 
 #: Bars of the rolling mean of NATR that defines "normal" volatility for ai_adaptive.
@@ -60,9 +58,6 @@ class Scalping(Strategy):
         # Wilder's ATR(14) keeps (13/14)**k of its seed after k bars: below 1e-9 after 300.
         return 300
 
-    def broker(self, config: BacktestConfig) -> BacktestConfig:
-        return replace_config(config, max_hold_bars=int(self.p("max_hold_bars")))
-
     def plan(self, candles: CandleFrame, context: SeriesContext | None = None, start: int = 0) -> OrderPlan:
         c, h, low = candles.close, candles.high, candles.low
         rsi = talib.RSI(c, int(self.p("rsi_period")))
@@ -78,7 +73,7 @@ class Scalping(Strategy):
         return OrderPlan.market(side, up | down, stop_loss=stop, take_profit=tps)
 
 
-class AiAdaptive(Strategy):
+class AiAdaptive(SignalStrategy):
     """Adapts to the market's regime, read from ADX(14):
 
     * trending (ADX >= ``adx_trend``): follows the fused signal's changes, like ``fused``, with a trailing stop
@@ -94,8 +89,6 @@ class AiAdaptive(Strategy):
 
     name: ClassVar[str] = "ai_adaptive"
     summary: ClassVar[str] = "regime switching (trend / range by ADX), volatility-scaled thresholds, ML-gated"
-    uses_ml: ClassVar[bool] = True
-    uses_sentiment: ClassVar[bool] = True
     PARAMS: ClassVar[dict[str, Param]] = {
         "adx_trend": Param(25, 15, 45, help="ADX at or above which the market trends"),
         "adx_range": Param(20, 5, 30, help="ADX at or below which the market ranges"),
@@ -105,19 +98,12 @@ class AiAdaptive(Strategy):
         "max_hold_bars": Param(168, 12, 2000, integer=True, help="bars before a position is closed"),
     }
 
-    def __init__(self, trading, params=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(trading, params)
-        self.engine = SignalEngine(trading)
-
     def _check(self, values: dict[str, float]) -> None:
         if values["adx_range"] > values["adx_trend"]:
             raise ConfigError("ai_adaptive: adx_range must not exceed adx_trend")
 
     def warmup_bars(self) -> int:
         return max(MIN_BARS, VOLATILITY_BASELINE_BARS + 14)
-
-    def broker(self, config: BacktestConfig) -> BacktestConfig:
-        return replace_config(config, max_hold_bars=int(self.p("max_hold_bars")))
 
     def plan(self, candles: CandleFrame, context: SeriesContext | None = None, start: int = 0) -> OrderPlan:
         c, h, low = candles.close, candles.high, candles.low

@@ -9,19 +9,20 @@ would have been sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
 
-from tsbot.backtest.models import BacktestConfig, OrderPlan
+from tsbot.backtest.models import OrderPlan
 from tsbot.backtest.strategies.base import (
     Param,
     SeriesContext,
     Strategy,
     levels,
-    replace_config,
     sign_changes,
 )
+from tsbot.config import TradingConfig
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import CandleFrame
 from tsbot.signals.engine import Fused, SignalEngine, snapshot_series
@@ -40,7 +41,22 @@ def fused_signal(
     return snap, fused
 
 
-class FusedSignal(Strategy):
+class SignalStrategy(Strategy):
+    """A strategy that reads tsbot's fused signal: it holds a :class:`SignalEngine` over the trading settings and
+    needs the signal's warm-up (:data:`MIN_BARS`)."""
+
+    uses_ml: ClassVar[bool] = True
+    uses_sentiment: ClassVar[bool] = True
+
+    def __init__(self, trading: TradingConfig, params: Mapping[str, float] | None = None) -> None:
+        super().__init__(trading, params)
+        self.engine = SignalEngine(trading)
+
+    def warmup_bars(self) -> int:
+        return MIN_BARS
+
+
+class FusedSignal(SignalStrategy):
     """Trades every change of the fused signal: BUY opens a long, SELL a short (closing the other side first),
     with the signal's own stop-loss (``stop_atr_multiple`` x ATR(10)) and take-profits at ``take_profit_r``
     multiples of the stop distance, the position split equally over them. HOLD keeps the position."""
@@ -49,18 +65,9 @@ class FusedSignal(Strategy):
     summary: ClassVar[str] = (
         "the fused signal of `tsbot scan` (technical + sentiment + ML), its stop and targets"
     )
-    uses_ml: ClassVar[bool] = True
-    uses_sentiment: ClassVar[bool] = True
     PARAMS: ClassVar[dict[str, Param]] = {
         "exit_on_hold": Param(0, 0, 1, integer=True, help="1: close the position when the signal turns HOLD"),
     }
-
-    def __init__(self, trading, params=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(trading, params)
-        self.engine = SignalEngine(trading)
-
-    def warmup_bars(self) -> int:
-        return MIN_BARS
 
     def plan(self, candles: CandleFrame, context: SeriesContext | None = None, start: int = 0) -> OrderPlan:
         snap, fused = fused_signal(self.engine, candles, context, start)
@@ -71,7 +78,7 @@ class FusedSignal(Strategy):
         return OrderPlan.market(entry, exit_, stop_loss=stop, take_profit=tps)
 
 
-class Swing(Strategy):
+class Swing(SignalStrategy):
     """Multi-day swings with the trend: a long when the fused signal turns BUY while the close is above EMA(200)
     and EMA(20) is above EMA(50) (mirrored for shorts); stop-loss ``stop_atr`` x ATR(10); half the position at
     ``target1_r`` R, the rest at ``target2_r`` R; a trailing stop ``trail_atr`` x ATR(10) behind the best price;
@@ -79,8 +86,6 @@ class Swing(Strategy):
 
     name: ClassVar[str] = "swing"
     summary: ClassVar[str] = "the fused signal with the trend, wide stop, two targets and a trailing stop"
-    uses_ml: ClassVar[bool] = True
-    uses_sentiment: ClassVar[bool] = True
     PARAMS: ClassVar[dict[str, Param]] = {
         "stop_atr": Param(2.5, 1.0, 6.0, help="stop-loss distance in ATR(10)"),
         "target1_r": Param(1.5, 0.5, 4.0, help="first take-profit, in R"),
@@ -89,21 +94,11 @@ class Swing(Strategy):
         "max_hold_bars": Param(240, 12, 2000, integer=True, help="bars before a position is closed"),
     }
 
-    def __init__(self, trading, params=None) -> None:  # type: ignore[no-untyped-def]
-        super().__init__(trading, params)
-        self.engine = SignalEngine(trading)
-
     def _check(self, values: dict[str, float]) -> None:
         if values["target2_r"] <= values["target1_r"]:
             raise ConfigError(
                 f"swing: target2_r ({values['target2_r']:g}) must be beyond target1_r ({values['target1_r']:g})"
             )
-
-    def warmup_bars(self) -> int:
-        return MIN_BARS
-
-    def broker(self, config: BacktestConfig) -> BacktestConfig:
-        return replace_config(config, max_hold_bars=int(self.p("max_hold_bars")))
 
     def plan(self, candles: CandleFrame, context: SeriesContext | None = None, start: int = 0) -> OrderPlan:
         snap, fused = fused_signal(self.engine, candles, context, start)
