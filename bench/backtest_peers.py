@@ -25,15 +25,16 @@ import os
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import talib
 
-from tsbot.backtest.engine import compile_kernels, run_series
+from tsbot.backtest.engine import compile_kernels, run_backtest, run_series
 from tsbot.backtest.models import BacktestConfig, FillAt, OrderPlan
 from tsbot.backtest.strategies.reference import sma_cross_signals
-from tsbot.market.models import CandleFrame
+from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 
 FAST, SLOW = 10, 50
 FEE = 0.001
@@ -81,13 +82,19 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def run_tsbot(frames: list[CandleFrame]) -> list[tuple[int, np.ndarray]]:
-    """(trades, equity per bar) of each series."""
-    out = []
+    """(trades, equity per bar) of each series: one series through ``run_series``, several through
+    ``run_backtest`` (each series with the full starting cash, as vectorbt gives each column)."""
+    plans = []
     for frame in frames:
         entries, exits = sma_cross_signals(frame.close, FAST, SLOW)
-        res = run_series(frame, OrderPlan.market(entries.astype(np.int8), exits), CONFIG)
-        out.append((len(res.trades), res.equity))
-    return out
+        plans.append(OrderPlan.market(entries.astype(np.int8), exits))
+    if len(frames) == 1:
+        res = run_series(frames[0], plans[0], CONFIG)
+        return [(len(res.trades), res.equity)]
+    keys = [SeriesKey("bench", f"S{i}", Timeframe.M1) for i in range(len(frames))]
+    config = replace(CONFIG, initial_equity=CASH * len(frames))
+    result = run_backtest(list(zip(keys, frames, plans, strict=True)), config)
+    return [(len(s.trades), s.equity) for s in result.symbols]
 
 
 def run_vectorbt(close: np.ndarray) -> Any:
