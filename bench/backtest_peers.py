@@ -34,6 +34,7 @@ import talib
 from tsbot.backtest.engine import compile_kernels, run_backtest, run_series
 from tsbot.backtest.models import BacktestConfig, FillAt, OrderPlan
 from tsbot.backtest.strategies.reference import sma_cross_signals
+from tsbot.core.memory import keep_freed_memory
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 
 FAST, SLOW = 10, 50
@@ -196,6 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
+    # Both engines run in this one process with freed arrays kept for reuse, as `tsbot backtest` runs.
+    keep_freed_memory()
     compile_kernels()
     warm = random_walks(2, 2_000, 0)
     run_tsbot([frame_of(r) for r in warm])

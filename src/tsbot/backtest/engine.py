@@ -383,3 +383,4 @@ def compile_kernels() -> None:
     candles = CandleFrame(t, px, px + 1, px - 1, px, np.ones(3))
     plan = OrderPlan.market(np.array([1, 0, 0], dtype=np.int8), take_profit=np.full((3, 1), 200.0))
     run_series(candles, plan, BacktestConfig())
+    k.crossings(px, px[::-1].copy(), np.empty(3, dtype=np.bool_), np.empty(3, dtype=np.bool_))

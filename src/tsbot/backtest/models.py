@@ -108,7 +108,11 @@ class OrderPlan:
         take_profit_split: np.ndarray | None = None,
         trailing_stop: np.ndarray | None = None,
     ) -> OrderPlan:
-        """A plan of market entries; missing arrays mean "none" (no exits, no stops, no targets)."""
+        """A plan of market entries; missing arrays mean "none" (no exits, no stops, no targets).
+
+        The columns left out share one all-NaN array (one allocation instead of three on long series); like
+        every plan array, treat them as read-only and build a new plan to change a column.
+        """
         n = int(np.asarray(entry).shape[0])
         nan = np.full(n, np.nan)
         tp = np.empty((n, 0)) if take_profit is None else np.asarray(take_profit, dtype=np.float64)
@@ -129,12 +133,10 @@ class OrderPlan:
             exit=np.zeros(n, dtype=np.bool_) if exit is None else np.asarray(exit, dtype=np.bool_),
             entry_kind=np.zeros(n, dtype=np.int8),
             entry_price=nan,
-            stop_loss=nan.copy() if stop_loss is None else np.asarray(stop_loss, dtype=np.float64),
+            stop_loss=nan if stop_loss is None else np.asarray(stop_loss, dtype=np.float64),
             take_profit=tp,
             take_profit_split=split,
-            trailing_stop=nan.copy()
-            if trailing_stop is None
-            else np.asarray(trailing_stop, dtype=np.float64),
+            trailing_stop=nan if trailing_stop is None else np.asarray(trailing_stop, dtype=np.float64),
         )
 
 

@@ -19,6 +19,7 @@ from tsbot.backtest.models import BacktestConfig, FillAt, Sizing
 from tsbot.backtest.strategies import STRATEGIES, Strategy, build_strategy
 from tsbot.config import Settings
 from tsbot.core.errors import ConfigError, TsbotError
+from tsbot.core.memory import keep_freed_memory
 from tsbot.core.time import parse_utc, to_ms
 from tsbot.market.models import Timeframe
 from tsbot.wiring import open_services
@@ -205,6 +206,7 @@ def backtest_command(
     from tsbot.backtest.stats import compute_stats
     from tsbot.backtest.walkforward import walk_forward as run_walk_forward
 
+    keep_freed_memory()
     settings = settings_or_exit()
     try:
         strat = build_strategy(strategy, settings.trading, parse_params(params))
@@ -385,6 +387,7 @@ def optimize_command(
     from tsbot.backtest.report import write_report
     from tsbot.backtest.stats import compute_stats
 
+    keep_freed_memory()
     settings = settings_or_exit()
     try:
         strat = build_strategy(strategy, settings.trading)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from tsbot.backtest.kernel import crossings
 from tsbot.backtest.models import BacktestConfig, OrderPlan
 from tsbot.config import TradingConfig
 from tsbot.core.errors import ConfigError
@@ -133,12 +134,13 @@ def replace_config(config: BacktestConfig, **changes: Any) -> BacktestConfig:
 def crosses(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bars where ``a`` crosses above ``b`` (``a[i] > b[i]`` and ``a[i-1] <= b[i-1]``) and below (mirrored).
     NaN on either bar means no cross. Shapes ``(n,)`` -> two bool ``(n,)``."""
-    up = np.zeros(a.shape[0], dtype=np.bool_)
-    down = np.zeros(a.shape[0], dtype=np.bool_)
-    if a.shape[0] > 1:
-        with np.errstate(invalid="ignore"):
-            up[1:] = (a[1:] > b[1:]) & (a[:-1] <= b[:-1])
-            down[1:] = (a[1:] < b[1:]) & (a[:-1] >= b[:-1])
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"crosses needs two arrays of one shape (n,), got {a.shape} and {b.shape}")
+    up = np.empty(a.shape[0], dtype=np.bool_)
+    down = np.empty(a.shape[0], dtype=np.bool_)
+    crossings(a, b, up, down)
     return up, down
 
 
