@@ -372,7 +372,7 @@ def _same_times(a: np.ndarray, b: np.ndarray) -> bool:
         return True
     if a.shape != b.shape or (len(a) and (a[0] != b[0] or a[-1] != b[-1])):
         return False
-    return bool((a == b).all())
+    return bool(k.same_values(a, b))
 
 
 def compile_kernels() -> None:
@@ -384,3 +384,4 @@ def compile_kernels() -> None:
     plan = OrderPlan.market(np.array([1, 0, 0], dtype=np.int8), take_profit=np.full((3, 1), 200.0))
     run_series(candles, plan, BacktestConfig())
     k.crossings(px, px[::-1].copy(), np.empty(3, dtype=np.bool_), np.empty(3, dtype=np.bool_))
+    k.same_values(t, t)

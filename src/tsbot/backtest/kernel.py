@@ -90,6 +90,17 @@ def crossings(a, b, up, down):  # pragma: no cover - compiled
         prev_b = y
 
 
+@_jit
+def same_values(a, b):  # pragma: no cover - compiled
+    """Whether two int64 ``(n,)`` arrays hold the same values; stops at the first difference, allocates nothing."""
+    if a.shape[0] != b.shape[0]:
+        return False
+    for i in range(a.shape[0]):
+        if a[i] != b[i]:
+            return False
+    return True
+
+
 @_inline
 def _fill(fills, counts, sym, bar, t, side, px, qty, fee, is_entry, reason):
     k = counts[C_FILLS]
