@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+# The tests also cover the FinBERT adapter, so they install its optional extra (CPU torch) as well.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,finbert]"
 	touch $@ $(VENV)/.installed
 
 ## run: install into .venv, load the bundled real data, and print the signals for every bundled series
@@ -36,7 +37,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/lint-imports
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,finbert,bench]"
 	touch $@ $(VENV)/.installed-dev $(VENV)/.installed
 
 bench: $(VENV)/.installed-bench
@@ -44,6 +45,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/ml_inference.py
 	$(BIN)/python bench/backtest_peers.py
+	$(BIN)/python bench/sentiment.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

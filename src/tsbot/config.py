@@ -60,6 +60,23 @@ class SentimentConfig(_Strict):
     half_life_hours: float = Field(12.0, gt=0)
     max_age_hours: float = Field(72.0, gt=0)
     full_evidence_headlines: int = Field(10, ge=1)
+    #: Fewer headlines than this: the sentiment component still counts, with its confidence scaled down, and the
+    #: signal's reasons say the evidence is thin.
+    min_headlines: int = Field(3, ge=1)
+    #: Weight of each source's headlines in the decay-weighted mean, by source name (case-insensitive); sources not
+    #: named weigh ``default_source_weight``.
+    source_weights: dict[str, float] = Field(default_factory=dict)
+    default_source_weight: float = Field(1.0, gt=0)
+    #: Headlines listed with each signal as "why sentiment moved" (largest weighted contribution first).
+    top_headlines: int = Field(5, ge=0, le=50)
+
+    @field_validator("source_weights")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"source weights must be >= 0, got {bad}")
+        return {k.lower(): float(v) for k, v in value.items()}
 
 
 class TradingConfig(_Strict):
@@ -168,6 +185,71 @@ class IntakeConfig(_Strict):
     scoring: ProviderScoringConfig = Field(default_factory=ProviderScoringConfig)
 
 
+class FeedConfig(_Strict):
+    """One RSS or Atom feed: a display name (the headline's source) and its URL."""
+
+    name: str = Field(min_length=1, max_length=128)
+    url: str = Field(min_length=1)
+
+
+class SubredditConfig(_Strict):
+    """One subreddit and which listing to read (``hot`` or ``new``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    listing: Literal["hot", "new"] = "new"
+
+
+class RedditConfig(_Strict):
+    """Reddit access: the public JSON listings, or the API through asyncpraw when credentials are configured."""
+
+    enabled: bool = True
+    #: Base URL of the JSON listings (``<base>/r/<name>/<listing>.json``); tests point it at a local server.
+    base_url: str = "https://www.reddit.com"
+    client_id: str | None = None
+    client_secret: str | None = None
+    user_agent: str = "tsbot/0.1 (news sentiment reader)"
+    #: Posts read per subreddit and listing (Reddit allows at most 100 per request).
+    limit: int = Field(50, ge=1, le=100)
+    subreddits: list[SubredditConfig] = Field(default_factory=list)
+
+
+class NewsConfig(_Strict):
+    """News and social readers (``news`` in ``app.yaml``): feeds, subreddits, timeouts, de-duplication."""
+
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    reddit: RedditConfig = Field(default_factory=RedditConfig)
+    #: Per request; a slower source is skipped for this round and the others go on.
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    #: Largest response body read from one source, in bytes; a larger one is refused.
+    max_bytes: int = Field(5_000_000, ge=10_000, le=100_000_000)
+    #: Sources read at the same time.
+    concurrency: int = Field(8, ge=1, le=64)
+    #: Two titles whose normalised word-shingle Jaccard similarity is at least this are the same story.
+    near_duplicate_similarity: float = Field(0.85, gt=0, le=1)
+    #: How often the monitoring cycle reads every source, in seconds.
+    poll_interval_s: int = Field(60, ge=10, le=86_400)
+
+
+class SentimentModelConfig(_Strict):
+    """Which model scores headlines (``sentiment_model`` in ``app.yaml``).
+
+    ``name``: ``default`` (shipped with tsbot, no download), ``finbert`` (``ProsusAI/finbert`` through transformers,
+    needs the ``finbert`` extra and the hub once, or ``finbert_path``), or a path to a directory holding a model of
+    either kind.
+    """
+
+    name: str = Field("default", min_length=1)
+    #: A local directory with a FinBERT-style model (config, weights, tokenizer); used instead of the hub.
+    finbert_path: Path | None = None
+    #: int8 dynamic quantisation of the transformer's linear layers (faster on CPU, slightly less accurate).
+    quantize: bool = False
+    batch_size: int = Field(32, ge=1, le=1_024)
+    #: Tokens per text read by a transformer model; longer texts are truncated.
+    max_length: int = Field(128, ge=8, le=512)
+    #: CPU threads of a transformer model (torch's intra-op threads); null leaves torch's default (all cores).
+    threads: int | None = Field(None, ge=1, le=256)
+
+
 class Settings(BaseSettings):
     """All of tsbot's settings (``app.yaml`` keys at the top level, ``trading.yaml`` under ``trading``)."""
 
@@ -187,6 +269,8 @@ class Settings(BaseSettings):
     trading: TradingConfig = Field(default_factory=TradingConfig)
     intake: IntakeConfig = Field(default_factory=IntakeConfig)
     ml: MlConfig = Field(default_factory=MlConfig)
+    news: NewsConfig = Field(default_factory=NewsConfig)
+    sentiment_model: SentimentModelConfig = Field(default_factory=SentimentModelConfig)
 
     @property
     def effective_database_url(self) -> str:

@@ -77,7 +77,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             settings=settings,
             db=db,
             candles=SqlCandleStore(db),
-            headlines=SqlHeadlineStore(db),
+            headlines=SqlHeadlineStore(db, model_name=settings.sentiment_model.name),
             signals=SqlSignalStore(db),
             tracked_signals=SqlTrackedSignalStore(db),
             models=SqlModelRegistry(db),

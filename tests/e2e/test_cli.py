@@ -24,6 +24,7 @@ JSON_KEYS = [
     "take_profit",
     "components",
     "reasons",
+    "headlines",
 ]
 
 

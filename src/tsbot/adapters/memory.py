@@ -107,57 +107,91 @@ class FrameCandleStore:
 
 
 class MemoryHeadlineStore:
-    """Scored headlines in memory, indexed per asset by publication time."""
+    """Scored headlines in memory, indexed per asset by first-seen time (``published_at`` where not given).
+
+    Headlines get ids 1, 2, ... in the order they are added; ``cut`` keeps the ids.
+    """
 
     def __init__(self, items: Sequence[Headline] = ()) -> None:
         self.items: list[Headline] = []
         self._urls: set[str] = set()
+        self._by_id: dict[int, Headline] = {}
         self._index: dict[str, HeadlineSeries] = {}
         self._sync_add(items)
 
     def _sync_add(self, items: Sequence[Headline]) -> int:
-        new = [h for h in items if h.url not in self._urls]
-        for h in new:
+        new = []
+        for h in items:
+            if h.url in self._urls:
+                continue
             self._urls.add(h.url)
-        self.items.extend(new)
-        self.items.sort(key=lambda h: h.published_at)
-        per: dict[str, list[tuple[int, float]]] = {}
+            stored = replace(h, first_seen_at=h.known_at, id=len(self._by_id) + 1)
+            self._by_id[stored.id or 0] = stored
+            new.append(stored)
+        if new:
+            self.items.extend(new)
+            self.items.sort(key=lambda h: (h.known_at, h.id or 0))
+            self._reindex()
+        return len(new)
+
+    def _reindex(self) -> None:
+        per: dict[str, list[Headline]] = {}
         for h in self.items:
             if h.score is not None:
                 for asset in h.assets:
-                    per.setdefault(asset, []).append((int(h.published_at.timestamp() * 1000), h.score))
+                    per.setdefault(asset, []).append(h)
         self._index = {
-            a: HeadlineSeries(np.array([t for t, _ in v], dtype=np.int64), np.array([s for _, s in v]))
+            a: HeadlineSeries(
+                np.array([int(h.known_at.timestamp() * 1000) for h in v], dtype=np.int64),
+                np.array([h.score for h in v], dtype=np.float64),
+                tuple(h.source for h in v),
+                np.array([h.id for h in v], dtype=np.int64),
+            )
             for a, v in per.items()
         }
-        return len(new)
 
     def cut(self, end: datetime) -> MemoryHeadlineStore:
-        """A store holding only headlines published at or before ``end`` (nothing later is copied into it)."""
+        """A store holding only headlines first seen at or before ``end`` (nothing later is copied into it)."""
         end_ms = int(end.timestamp() * 1000)
         out = MemoryHeadlineStore()
-        k = bisect.bisect_right([h.published_at for h in self.items], end)
+        k = bisect.bisect_right([h.known_at for h in self.items], end)
         out.items = self.items[:k]
         out._urls = {h.url for h in out.items}
+        out._by_id = {h.id or 0: h for h in out.items}
         out._index = {}
         for asset, s in self._index.items():
-            n = int(np.searchsorted(s.published_ms, end_ms, side="right"))
-            out._index[asset] = HeadlineSeries(s.published_ms[:n].copy(), s.scores[:n].copy())
+            n = int(np.searchsorted(s.known_ms, end_ms, side="right"))
+            out._index[asset] = HeadlineSeries(
+                s.known_ms[:n].copy(), s.scores[:n].copy(), s.sources[:n], s.ids[:n].copy()
+            )
         return out
 
     async def add(self, items: Sequence[Headline]) -> int:
         return self._sync_add(items)
 
+    async def known_urls(self, urls: Sequence[str]) -> set[str]:
+        return {u for u in urls if u in self._urls}
+
+    async def titles_seen(self, *, start: datetime, end: datetime) -> list[str]:
+        return [h.title.strip() or h.summary for h in self.items if start <= h.known_at <= end]
+
     async def for_asset(self, asset: str, *, start: datetime, end: datetime) -> list[Headline]:
-        return [h for h in self.items if asset in h.assets and start <= h.published_at <= end]
+        return [h for h in self.items if asset in h.assets and start <= h.known_at <= end]
+
+    async def latest(self, *, asset: str | None = None, limit: int = 20) -> list[Headline]:
+        mine = [h for h in reversed(self.items) if asset is None or asset in h.assets]
+        return mine[: max(0, limit)]
 
     async def scored_series(self, asset: str, *, start: datetime, end: datetime) -> HeadlineSeries:
         s = self._index.get(asset)
         if s is None:
             return HeadlineSeries.empty()
-        lo = int(np.searchsorted(s.published_ms, int(start.timestamp() * 1000), side="left"))
-        hi = int(np.searchsorted(s.published_ms, int(end.timestamp() * 1000), side="right"))
-        return HeadlineSeries(s.published_ms[lo:hi], s.scores[lo:hi])
+        lo = int(np.searchsorted(s.known_ms, int(start.timestamp() * 1000), side="left"))
+        hi = int(np.searchsorted(s.known_ms, int(end.timestamp() * 1000), side="right"))
+        return HeadlineSeries(s.known_ms[lo:hi], s.scores[lo:hi], s.sources[lo:hi], s.ids[lo:hi])
+
+    async def by_ids(self, ids: Sequence[int]) -> dict[int, Headline]:
+        return {int(i): self._by_id[int(i)] for i in ids if int(i) in self._by_id}
 
     async def count(self) -> int:
         return len(self.items)

@@ -15,7 +15,7 @@ from tsbot.core.errors import EmptyStoreError, NotFoundError
 from tsbot.core.time import from_ms
 from tsbot.market.models import CandleFrame, Timeframe
 from tsbot.market.ports import CandleStore, SeriesInfo
-from tsbot.sentiment.aggregate import HeadlineSeries, aggregate_many
+from tsbot.sentiment.aggregate import HeadlineSeries, readings
 from tsbot.sentiment.ports import HeadlineStore
 from tsbot.signals.service import resolve_symbols
 
@@ -59,17 +59,10 @@ def sentiment_context(
     frame: CandleFrame, timeframe: Timeframe, series: HeadlineSeries, trading: TradingConfig
 ) -> SeriesContext:
     """Sentiment score and evidence per bar as known at each bar's close (NaN where no headline qualified)."""
-    cfg = trading.sentiment
     closes = frame.open_time_ms + timeframe.ms
-    readings = aggregate_many(
-        series,
-        closes,
-        half_life_hours=cfg.half_life_hours,
-        max_age_hours=cfg.max_age_hours,
-        full_evidence_headlines=cfg.full_evidence_headlines,
-    )
-    score = np.array([np.nan if r is None else r.score for r in readings], dtype=np.float64)
-    ratio = np.array([0.0 if r is None else r.evidence_ratio for r in readings], dtype=np.float64)
+    known = readings(series, closes, trading.sentiment)
+    score = np.array([np.nan if r is None else r.score for r in known], dtype=np.float64)
+    ratio = np.array([0.0 if r is None else r.evidence_ratio for r in known], dtype=np.float64)
     return SeriesContext(sentiment=score, evidence_ratio=ratio)
 
 
@@ -95,7 +88,7 @@ async def load_series(
             first = from_ms(int(frame.open_time_ms[0])) - timedelta(hours=trading.sentiment.max_age_hours)
             last = from_ms(int(frame.open_time_ms[-1]) + info.key.timeframe.ms)
             scored = await headlines.scored_series(asset, start=first, end=last)
-            if len(scored.published_ms):
+            if len(scored.known_ms):
                 context = sentiment_context(frame, info.key.timeframe, scored, trading)
         out.append(SeriesData(info.key, frame, context))
     return out

@@ -35,6 +35,9 @@ class Headline:
         url: canonical link; unique per headline.
         assets: base assets it mentions (``("BTC", "ETH")``), found by :func:`tsbot.sentiment.aliases.mentioned_assets`.
         score: sentiment score in [-1, 1] from the model that scored it, or None before scoring.
+        first_seen_at: when tsbot first read it, aware UTC; None means "the same as ``published_at``" (history
+            imports). Point-in-time queries use this time, so a backtest sees only what was known then.
+        id: the store's identifier when read back from a store; None before storing.
     """
 
     published_at: datetime
@@ -44,3 +47,10 @@ class Headline:
     url: str
     assets: tuple[str, ...] = ()
     score: float | None = None
+    first_seen_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def known_at(self) -> datetime:
+        """When tsbot knew the headline: ``first_seen_at``, or ``published_at`` when it is None."""
+        return self.first_seen_at if self.first_seen_at is not None else self.published_at

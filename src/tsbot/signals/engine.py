@@ -314,7 +314,12 @@ class SignalEngine:
             span = max(1, math.ceil(reading.span_hours))
             plural = "s" if reading.headlines != 1 else ""
             reasons.append(f"news {reading.score:+.2f} from {reading.headlines} headline{plural} in {span} h")
-            if reading.evidence_ratio < 1.0:
+            if reading.thin:
+                reasons[-1] += (
+                    f" (thin evidence: fewer than {cfg.sentiment.min_headlines} headlines, low confidence,"
+                    " weight reduced)"
+                )
+            elif reading.evidence_ratio < 1.0:
                 reasons[-1] += " (little evidence: weight reduced)"
         volume_ratio = row[8]
         if volume_ratio >= 2.0:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tsbot.core.enums import Action
 from tsbot.market.models import SeriesKey
+from tsbot.sentiment.models import Headline
 
 
 @dataclass(slots=True)
@@ -21,6 +22,58 @@ class Components:
 
     def to_dict(self) -> dict[str, float | None]:
         return {"technical": self.technical, "sentiment": self.sentiment, "ml": self.ml}
+
+
+@dataclass(frozen=True, slots=True)
+class HeadlineRef:
+    """A headline listed with a signal because it moved the signal's sentiment.
+
+    Attributes:
+        title, source, url: the headline as stored.
+        published_at: its publication time, aware UTC.
+        score: the model's score of the headline, in [-1, 1].
+        contribution: its share of the sentiment reading (``weight * score / sum of weights``), in [-1, 1]; the
+            contributions of all headlines in the reading sum to the sentiment component.
+    """
+
+    title: str
+    source: str
+    url: str
+    published_at: datetime
+    score: float
+    contribution: float
+
+    @classmethod
+    def of(cls, headline: Headline, contribution: float) -> HeadlineRef:
+        return cls(
+            headline.title,
+            headline.source,
+            headline.url,
+            headline.published_at,
+            float(headline.score or 0.0),
+            float(contribution),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "source": self.source,
+            "url": self.url,
+            "published_at": self.published_at.isoformat().replace("+00:00", "Z"),
+            "score": round(self.score, 4),
+            "contribution": round(self.contribution, 4),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> HeadlineRef:
+        return cls(
+            str(raw["title"]),
+            str(raw["source"]),
+            str(raw["url"]),
+            datetime.fromisoformat(str(raw["published_at"]).replace("Z", "+00:00")),
+            float(raw["score"]),
+            float(raw["contribution"]),
+        )
 
 
 @dataclass(slots=True)
@@ -38,6 +91,8 @@ class Signal:
         take_profit: target prices at 1R, 2R, 3R (R = stop distance) on the winning side; empty for HOLD.
         components: technical / sentiment / ml scores.
         reasons: sentences a trader can read, most important first.
+        headlines: the headlines that moved the sentiment component most, largest contribution first (empty when
+            sentiment had no headlines).
     """
 
     key: SeriesKey
@@ -50,10 +105,11 @@ class Signal:
     take_profit: list[float]
     components: Components
     reasons: list[str]
+    headlines: list[HeadlineRef] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``tsbot scan --json``: exactly the keys symbol, exchange, timeframe, as_of, action,
-        score, confidence, price, stop_loss, take_profit, components, reasons."""
+        score, confidence, price, stop_loss, take_profit, components, reasons, headlines."""
         return {
             "symbol": self.key.symbol,
             "exchange": self.key.exchange,
@@ -69,6 +125,7 @@ class Signal:
                 k: (None if v is None else round(v, 4)) for k, v in self.components.to_dict().items()
             },
             "reasons": list(self.reasons),
+            "headlines": [h.to_dict() for h in self.headlines],
         }
 
 

@@ -13,10 +13,10 @@ from tsbot.core.time import from_ms, to_ms
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.market.ports import CandleStore, SeriesInfo
 from tsbot.ml.ports import MlScorerSource
-from tsbot.sentiment.aggregate import SentimentReading, aggregate_many
+from tsbot.sentiment.aggregate import SentimentReading, readings
 from tsbot.sentiment.ports import HeadlineStore
 from tsbot.signals.engine import SignalEngine, SignalInput, Skipped
-from tsbot.signals.models import Signal, StatusChange
+from tsbot.signals.models import HeadlineRef, Signal, StatusChange
 from tsbot.signals.ports import SignalStore
 
 
@@ -172,10 +172,11 @@ class ScanService:
         ml_scores = await self._ml_scores(frames, keys)
         inputs: list[SignalInput] = []
         for asset, members in by_asset.items():
-            readings = await self._sentiment(asset, [t for _, t in members])
-            for (key, _), reading in zip(members, readings, strict=True):
+            known = await self._sentiment(asset, [t for _, t in members])
+            for (key, _), reading in zip(members, known, strict=True):
                 inputs.append(SignalInput(key, frames[key], reading, ml_scores.get(key), asset))
         computed, skipped = self._engine.evaluate(inputs)
+        await self._attach_headlines(computed, inputs)
         result.signals = computed
         result.skipped.extend(skipped)
         if store and self._signals is not None and computed:
@@ -197,15 +198,24 @@ class ScanService:
         scores = scorer.score_frames([frames[key] for key in chosen]).tolist()
         return {key: value for key, value in zip(chosen, scores, strict=True) if not math.isnan(value)}
 
+    async def _attach_headlines(self, computed: list[Signal], inputs: list[SignalInput]) -> None:
+        """Give each signal the headlines that moved its sentiment most (``trading.sentiment.top_headlines``)."""
+        tops = {
+            item.key: item.sentiment.top
+            for item in inputs
+            if item.sentiment is not None and item.sentiment.top
+        }
+        if not tops:
+            return
+        found = await self._headlines.by_ids(sorted({hid for top in tops.values() for hid, _ in top}))
+        for sig in computed:
+            sig.headlines = [
+                HeadlineRef.of(found[hid], share) for hid, share in tops.get(sig.key, ()) if hid in found
+            ]
+
     async def _sentiment(self, asset: str, signal_ms: list[int]) -> list[SentimentReading | None]:
         """Readings of one asset at each signal time, from one query covering all of them."""
         scfg = self._config.sentiment
         start = from_ms(min(signal_ms)) - timedelta(hours=scfg.max_age_hours)
         series = await self._headlines.scored_series(asset, start=start, end=from_ms(max(signal_ms)))
-        return aggregate_many(
-            series,
-            signal_ms,
-            half_life_hours=scfg.half_life_hours,
-            max_age_hours=scfg.max_age_hours,
-            full_evidence_headlines=scfg.full_evidence_headlines,
-        )
+        return readings(series, signal_ms, scfg, top=scfg.top_headlines)

@@ -16,6 +16,7 @@ from tsbot.market.service import import_candles
 from tsbot.market.validation import validate_rows
 from tsbot.sentiment.default_model import load_default_model
 from tsbot.sentiment.service import import_headlines
+from tsbot.signals.service import ScanService
 from tsbot.wiring import Services
 
 SUBSET = {"BTC/USDT", "ETH/USDT", "AAPL"}
@@ -32,6 +33,7 @@ JSON_KEYS = {
     "take_profit",
     "components",
     "reasons",
+    "headlines",
 }
 
 
@@ -78,6 +80,36 @@ async def test_as_of_inside_the_news_period_uses_headlines(services: Services) -
     assert sig.as_of == datetime(2022, 1, 21, 15, tzinfo=UTC)  # close of the last bar closed by 15:30
     assert sig.components.sentiment is not None
     assert any(r.startswith("news ") for r in sig.reasons)
+    # The headlines that moved sentiment come with the signal, biggest contribution first, all known by then.
+    top = sig.headlines
+    assert 0 < len(top) <= 5
+    assert [abs(h.contribution) for h in top] == sorted((abs(h.contribution) for h in top), reverse=True)
+    assert all(h.published_at <= sig.as_of and h.title and h.url for h in top)
+    assert all(abs(h.contribution) <= 1.0 and -1.0 <= h.score <= 1.0 for h in top)
+    assert sig.to_dict()["headlines"][0]["title"] == top[0].title
+
+
+async def test_stored_signals_keep_their_top_headlines(services: Services) -> None:
+    await _load_subset(services)
+    result = await services.scan_service().scan(["btc"], as_of=datetime(2022, 1, 21, 15, 30, tzinfo=UTC))
+    (sig,) = result.signals
+    stored = await services.signals.latest(sig.key)
+    assert stored is not None and stored.headlines  # stored rounded as shown: 4 decimals
+    assert [h.to_dict() for h in stored.headlines] == [h.to_dict() for h in sig.headlines]
+
+
+async def test_thin_news_evidence_is_said_in_the_reasons(services: Services) -> None:
+    await _load_subset(services)
+    # One hour after a single headline about an asset: fewer than min_headlines (3) count.
+    base = services.scan_service()
+    thin_cfg = services.settings.trading.model_copy(
+        update={"sentiment": services.settings.trading.sentiment.model_copy(update={"min_headlines": 10_000})}
+    )
+    scan = ScanService(services.candles, services.headlines, None, thin_cfg)
+    result = await scan.scan(["btc"], as_of=datetime(2022, 1, 21, 15, 30, tzinfo=UTC), store=False)
+    normal = await base.scan(["btc"], as_of=datetime(2022, 1, 21, 15, 30, tzinfo=UTC), store=False)
+    assert any("thin evidence" in r for r in result.signals[0].reasons)
+    assert not any("thin evidence" in r for r in normal.signals[0].reasons)
 
 
 async def test_bad_requests_get_clear_errors(services: Services) -> None:

@@ -110,7 +110,7 @@ async def test_headlines_point_in_time_and_dedup(services: Services) -> None:
     assert btc[0].published_at == t and btc[0].published_at.tzinfo is not None
     series = await store.scored_series("ETH", start=t, end=t + timedelta(hours=4, minutes=59))
     assert series.scores.tolist() == [-0.2]
-    assert series.published_ms.tolist() == [int((t + timedelta(hours=1)).timestamp() * 1000)]
+    assert series.known_ms.tolist() == [int((t + timedelta(hours=1)).timestamp() * 1000)]
 
 
 def _signal(hour: int, action: Action, score: float) -> Signal:
@@ -186,3 +186,70 @@ async def test_status_change_follows_a_replaced_action(services: Services) -> No
     assert [(c.from_action, c.to_action) for c in await store.status_changes(KEY)] == [(None, Action.HOLD)]
     changes = await store.save([_signal(2, Action.SELL, -0.3)])
     assert [(c.from_action, c.to_action) for c in changes] == [(Action.HOLD, Action.SELL)]
+
+
+async def test_headlines_are_selected_by_first_seen_time(services: Services) -> None:
+    """A headline published long before tsbot saw it is invisible before its first-seen time (no look-ahead)."""
+    store = services.headlines
+    t = datetime(2022, 1, 1, tzinfo=UTC)
+    old_news = replace(_headline(0, "late", ("BTC",), 0.7), first_seen_at=t + timedelta(hours=10))
+    assert await store.add([old_news, _headline(2, "ontime", ("BTC",), -0.1)]) == 2
+    before = await store.scored_series("BTC", start=t, end=t + timedelta(hours=9))
+    assert before.scores.tolist() == [-0.1] and before.sources == ("test",)
+    after = await store.scored_series("BTC", start=t, end=t + timedelta(hours=10))
+    assert after.known_ms.tolist() == [int((t + timedelta(hours=h)).timestamp() * 1000) for h in (2, 10)]
+    assert after.scores.tolist() == [-0.1, 0.7] and after.ids.dtype == np.int64
+    rows = await store.by_ids(after.ids.tolist())
+    assert rows[int(after.ids[1])].url == "late" and rows[int(after.ids[1])].first_seen_at == t + timedelta(
+        hours=10
+    )
+    assert (
+        rows[int(after.ids[0])].first_seen_at == rows[int(after.ids[0])].published_at
+    )  # None means published_at
+    listed = await store.for_asset("BTC", start=t, end=t + timedelta(hours=5))
+    assert [h.url for h in listed] == ["ontime"] and listed[0].id == int(after.ids[0])
+    assert await store.known_urls(["late", "nope"]) == {"late"}
+    assert await store.titles_seen(start=t + timedelta(hours=9), end=t + timedelta(hours=11)) == [
+        "title late"
+    ]
+    assert [h.url for h in await store.latest(asset="BTC", limit=1)] == ["late"]
+
+
+async def test_migration_0004_backfills_first_seen_with_published(database_url: str) -> None:
+    """Rows written under schema 0003 (no first_seen_at) get first_seen_at = published_at, on both backends."""
+    from sqlalchemy import insert
+
+    from tsbot.adapters.storage.headlines import SqlHeadlineStore
+    from tsbot.adapters.storage.tables import headline_assets, headlines
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        await downgrade(engine, "0003")
+        async with engine.begin() as conn:
+            cols = await conn.run_sync(lambda c: {x["name"] for x in inspect(c).get_columns("headlines")})
+            assert "first_seen_at" not in cols
+            # Written through the table definitions (so SQLite stores times as tsbot does), 0003's columns only.
+            t0 = datetime(2022, 3, 1, 12, 0, tzinfo=UTC)
+            await conn.execute(
+                insert(headlines).values(
+                    id=7,
+                    url="u7",
+                    published_at=t0,
+                    source="src",
+                    title="Bitcoin up",
+                    summary="",
+                    assets="BTC",
+                    score=0.5,
+                    model="default",
+                )
+            )
+            await conn.execute(insert(headline_assets).values(asset="BTC", published_at=t0, headline_id=7))
+        await upgrade(engine)
+        store = SqlHeadlineStore(engine)
+        t = datetime(2022, 3, 1, 12, 0, tzinfo=UTC)
+        (h,) = await store.for_asset("BTC", start=t, end=t)
+        assert h.first_seen_at == h.published_at == t and h.id == 7
+        assert (await store.scored_series("BTC", start=t, end=t)).ids.tolist() == [7]
+    finally:
+        await engine.dispose()

@@ -13,7 +13,7 @@ from tsbot.adapters.storage.tables import signal_status_changes, signals
 from tsbot.core.enums import Action
 from tsbot.core.time import utc_now
 from tsbot.market.models import SeriesKey, Timeframe
-from tsbot.signals.models import Components, Signal, StatusChange
+from tsbot.signals.models import Components, HeadlineRef, Signal, StatusChange
 
 
 def _values(sig: Signal) -> dict[str, Any]:
@@ -26,6 +26,7 @@ def _values(sig: Signal) -> dict[str, Any]:
         "take_profit": list(sig.take_profit),
         "components": sig.components.to_dict(),
         "reasons": list(sig.reasons),
+        "headlines": [h.to_dict() for h in sig.headlines],
     }
 
 
@@ -135,6 +136,7 @@ class SqlSignalStore:
             take_profit=list(row["take_profit"]),
             components=Components(comps.get("technical", 0.0), comps.get("sentiment"), comps.get("ml")),
             reasons=list(row["reasons"]),
+            headlines=[HeadlineRef.from_dict(h) for h in row["headlines"] or ()],
         )
 
     async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:

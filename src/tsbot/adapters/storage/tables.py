@@ -95,15 +95,22 @@ headlines = Table(
     Column("assets", String(256), nullable=False, default=""),
     Column("score", Double, nullable=True),
     Column("model", String(64), nullable=True),
+    #: When tsbot first read the headline (history imports: its publication time); point-in-time queries use it.
+    Column("first_seen_at", UtcDateTime(), nullable=False, index=True),
 )
 
+#: One row per (asset, headline); ``first_seen_at`` is copied from the headline so the index
+#: ``(asset, first_seen_at)`` answers point-in-time queries per asset without touching ``headlines``.
 headline_assets = Table(
     "headline_assets",
     metadata,
     Column("asset", String(32), primary_key=True),
     Column("published_at", UtcDateTime(), primary_key=True),
     Column("headline_id", Integer, ForeignKey("headlines.id", ondelete="CASCADE"), primary_key=True),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
 )
+
+Index("ix_headline_assets_asset_first_seen", headline_assets.c.asset, headline_assets.c.first_seen_at)
 
 signals = Table(
     "signals",
@@ -121,6 +128,8 @@ signals = Table(
     Column("take_profit", JSON, nullable=False),
     Column("components", JSON, nullable=False),
     Column("reasons", JSON, nullable=False),
+    # Headlines that moved the sentiment component (HeadlineRef.to_dict() each); null for older rows.
+    Column("headlines", JSON, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     UniqueConstraint("exchange", "symbol", "timeframe", "as_of", name="uq_signals_series_as_of"),
 )
