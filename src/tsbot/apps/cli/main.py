@@ -1,5 +1,6 @@
 """The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``backtest``,
-``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``db upgrade``."""
+``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``sentiment classify|eval|train|history``,
+``news fetch|list``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import typer
 from tsbot.apps.cli.backtest import backtest_command, lookahead_command, optimize_command
 from tsbot.apps.cli.common import console, run, settings_or_exit
 from tsbot.apps.cli.data import data_app
+from tsbot.apps.cli.news import news_app
 from tsbot.apps.cli.parse import parse_command
 from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
+from tsbot.apps.cli.sentiment import sentiment_app
 from tsbot.apps.cli.train import model_app, train_command
 
 app = typer.Typer(
@@ -32,6 +35,8 @@ app.add_typer(data_app, name="data")
 app.add_typer(provider_app, name="provider")
 app.command("train")(train_command)
 app.add_typer(model_app, name="model")
+app.add_typer(sentiment_app, name="sentiment")
+app.add_typer(news_app, name="news")
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
