@@ -6,6 +6,8 @@ Reads ``<repo>/../shared/data`` (or ``--source DIR``) and writes ``src/tsbot/dat
 * ``candles/<exchange>/<timeframe>/<BASE>_<QUOTE>.csv.gz`` (stocks: ``<TICKER>.csv.gz``) with the header
   ``open_time_ms,open,high,low,close,volume``; open time is the bar's open, integer milliseconds, UTC;
 * ``news/cryptonews.csv.gz`` with ``published_at,source,title,summary,url`` (time ISO-8601 UTC, ``Z``);
+* ``sentiment/twitter_financial_news_{train,valid}.csv.gz`` (``text,label``; 0 bearish, 1 bullish, 2 neutral), the
+  data the default sentiment model is trained and validated on (``tsbot sentiment train``);
 * ``manifest.json`` listing every series, the news file and the sources.
 
 The output is deterministic: gzip members carry no name and mtime 0, rows keep a fixed order, and numbers are
@@ -236,11 +238,22 @@ def build(source: Path, out: Path, progress: bool = True) -> dict:
             timezone_note=NEWS_TIMEZONE_NOTE,
         )
 
+    def sentiment_job() -> None:
+        """The labelled sentiment splits the default model trains and validates on, rows unchanged, ``\n`` ends."""
+        folder = source / "sentiment" / "twitter_financial_news_sentiment"
+        for split, name in (("train", "sent_train.csv"), ("valid", "sent_valid.csv")):
+            with (folder / name).open(encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh))
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerows(rows)
+            outputs[f"sentiment/twitter_financial_news_{split}.csv.gz"] = gzip_bytes(buf.getvalue())
+
     jobs: list[tuple[str, Callable[[], None]]] = [
         (f"{b}/{CRYPTO_QUOTE} 1h", crypto_job(b)) for b in CRYPTO_BASES
     ]
     jobs += [(f"{t} 1d", stock_job(t, p, s)) for t, p, s in STOCKS]
     jobs.append(("news", news_job))
+    jobs.append(("sentiment", sentiment_job))
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

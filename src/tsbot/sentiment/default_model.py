@@ -7,7 +7,7 @@ The model ships inside the package (``tsbot/data/models/sentiment_default/``) as
 * ``weights.npz``: ``index`` (uint32, shape ``(K,)``, the hash buckets that carry a weight), ``coef``
   (float32, shape ``(K, C)``) and ``intercept`` (float32, shape ``(C,)``) for ``C`` classes.
 
-No pickle is involved and scoring needs numpy only; ``scripts/train_sentiment.py`` fits the weights with
+No pickle is involved and scoring needs numpy only; :mod:`tsbot.sentiment.training` fits the weights with
 scikit-learn's ``LogisticRegression`` on exactly the features computed here (:class:`HashedFeaturizer`).
 
 Features (all hashed with ``zlib.crc32``, which is stable across processes, unlike ``hash()``):
@@ -18,6 +18,9 @@ Features (all hashed with ``zlib.crc32``, which is stable across processes, unli
 * word unigrams (a word within ``negation_window`` words after a negator such as "not" or "n't" hashes apart,
   the marking of Das and Chen, "Yahoo! for Amazon", 2001) and word bigrams;
 * character n-grams of each word padded with spaces (like scikit-learn's ``analyzer="char_wb"``);
+* optionally (``lexicon_weight > 0``, format 2) the directional cue tokens of
+  :func:`tsbot.sentiment.lexicon.cue_tokens` ("profit rose" -> ``_cue_pos_``, "loss widened" -> ``_cue_neg_``),
+  read from the raw text so that "from EUR 8.7 mn to EUR 13.1 mn" keeps its numbers;
 * each group is scaled by ``weight / sqrt(number of its features in the text)``, an L2-style length
   normalisation that needs no de-duplication.
 
@@ -45,9 +48,11 @@ import numpy as np
 
 from tsbot.core.enums import SentimentLabel
 from tsbot.core.errors import DataError
+from tsbot.sentiment.lexicon import cue_tokens
 from tsbot.sentiment.models import SentimentScore
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # format 1 has no lexicon cues: its FeatureParams lack lexicon_weight (0.0)
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.npz"
 _PACKAGE_DIR = ("data", "models", "sentiment_default")
@@ -56,6 +61,7 @@ _SEED_WORD = 0x5EED0001
 _SEED_NEG = 0x5EED0002
 _SEED_CHAR = 0x5EED0003
 _SEED_BIGRAM = 0x5EED0004
+_SEED_CUE = 0x5EED0005
 _MAX_WORD_CHARS = 24
 _CACHE_LIMIT = 200_000
 _CHUNK = 1024
@@ -82,6 +88,7 @@ class FeatureParams:
         word_bigrams: add hashed word bigrams.
         negation_window: words after a negator whose unigrams hash apart (0 turns it off).
         word_weight, char_weight: scale of each group after its length normalisation.
+        lexicon_weight: scale of the directional cue group (0 turns it off; format 1 models have 0).
         max_chars: characters of a text read; the rest is ignored.
         max_tokens: tokens of a text read; the rest is ignored.
     """
@@ -93,6 +100,7 @@ class FeatureParams:
     negation_window: int = 3
     word_weight: float = 1.0
     char_weight: float = 1.0
+    lexicon_weight: float = 0.0
     max_chars: int = 2000
     max_tokens: int = 128
 
@@ -127,6 +135,11 @@ def normalise(text: str, max_chars: int = 2000) -> str:
 def tokenise(text: str, max_chars: int = 2000, max_tokens: int = 128) -> list[str]:
     """Tokens of ``normalise(text)``: words (with inner apostrophes), placeholders, ``!`` and ``?``."""
     return _TOKEN.findall(normalise(text, max_chars))[:max_tokens]
+
+
+@lru_cache(maxsize=64)
+def _cue_hash(cue: str) -> int:
+    return zlib.crc32(cue.encode("ascii"), _SEED_CUE)
 
 
 class HashedFeaturizer:
@@ -186,7 +199,13 @@ class HashedFeaturizer:
         occ_tokens: list[int] = []
         negated: list[int] = []
         lengths: list[int] = []
-        for text in texts:
+        cue_rows: list[int] = []
+        cue_hashes: list[int] = []
+        for n, text in enumerate(texts):
+            if p.lexicon_weight:
+                cues = cue_tokens(text[: p.max_chars])
+                cue_rows.extend([n] * len(cues))
+                cue_hashes.extend(_cue_hash(c) for c in cues)
             clean = normalise(text, p.max_chars)
             tokens = _TOKEN.findall(clean)[: p.max_tokens]
             if p.negation_window and ("n't" in clean or not _NEGATORS.isdisjoint(tokens)):
@@ -217,6 +236,14 @@ class HashedFeaturizer:
         w_buckets = np.concatenate(parts_b).astype(np.int64)
         w_count = np.bincount(w_rows, minlength=n_texts)
         w_vals = p.word_weight / np.sqrt(np.maximum(w_count, 1))[w_rows]
+        if cue_rows:
+            k_rows = np.asarray(cue_rows, dtype=np.int64)
+            k_count = np.bincount(k_rows, minlength=n_texts)
+            w_rows = np.concatenate((w_rows, k_rows))
+            w_buckets = np.concatenate(
+                (w_buckets, np.asarray(cue_hashes, dtype=np.int64) & (p.n_buckets - 1))
+            )
+            w_vals = np.concatenate((w_vals, p.lexicon_weight / np.sqrt(k_count[k_rows])))
         if not p.char_max or not entries:
             return w_rows, w_buckets, w_vals
         c_len = np.asarray([e[2].size for e in entries], dtype=np.int64)
@@ -411,8 +438,10 @@ def _build(source: Any) -> DefaultSentimentModel:
     raw_weights = _read(source, WEIGHTS_FILE)
     try:
         meta = json.loads(raw_meta.decode("utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"format_version {meta.get('format_version')!r}, expected {FORMAT_VERSION}")
+        if meta.get("format_version") not in READABLE_VERSIONS:
+            raise ValueError(
+                f"format_version {meta.get('format_version')!r}, expected one of {READABLE_VERSIONS}"
+            )
         params = FeatureParams.from_dict(meta["features"])
         classes = meta["classes"]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import time
@@ -15,6 +16,7 @@ from tests.shared_data import require_shared_data
 from tsbot.core.enums import SentimentLabel
 from tsbot.core.errors import DataError
 from tsbot.sentiment.default_model import (
+    FORMAT_VERSION,
     MODEL_FILE,
     WEIGHTS_FILE,
     DefaultSentimentModel,
@@ -71,7 +73,21 @@ def test_loads_and_implements_the_port(model: DefaultSentimentModel) -> None:
 
 def test_shipped_files_are_small() -> None:
     size = (SHIPPED / MODEL_FILE).stat().st_size + (SHIPPED / WEIGHTS_FILE).stat().st_size
-    assert size < 3_000_000
+    assert size < 8_000_000
+
+
+def test_format_1_models_still_load_without_lexicon_cues(tmp_path: Path) -> None:
+    # bad input tried: a model file from before the lexicon (format 1, no lexicon_weight key)
+    target = _copy_shipped(tmp_path)
+    meta = json.loads((target / MODEL_FILE).read_text(encoding="utf-8"))
+    assert meta["format_version"] == FORMAT_VERSION == 2
+    meta["format_version"] = 1
+    del meta["features"]["lexicon_weight"]
+    (target / MODEL_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    old = load_default_model(target)
+    assert old.params.lexicon_weight == 0.0
+    text = ["Operating loss narrowed to EUR 2 mn from EUR 6 mn."]
+    assert not np.allclose(old.predict_proba(text), load_default_model().predict_proba(text))
 
 
 def test_clear_headlines_get_the_right_sign(model: DefaultSentimentModel) -> None:
@@ -189,6 +205,24 @@ def test_missing_model_raises_data_error(tmp_path: Path) -> None:
     (target / MODEL_FILE).unlink()
     with pytest.raises(DataError, match=MODEL_FILE):
         load_default_model(target)
+
+
+def test_shipped_model_accuracy_on_written_news_sentences(model: DefaultSentimentModel) -> None:
+    # bad input tried: formal news sentences (the register the twitter training data lacks)
+    lines = (REPO / "tests" / "data" / "sentiment" / "news_sentences_eval.txt").read_text(encoding="utf-8")
+    pairs = [line.rsplit("@", 1) for line in lines.splitlines() if line.strip()]
+    predicted = [s.label.value for s in model.score([text for text, _ in pairs])]
+    accuracy = float(np.mean([p == label for p, (_, label) in zip(predicted, pairs, strict=True)]))
+    assert accuracy > 0.85, accuracy
+
+
+def test_throughput_on_short_headlines(model: DefaultSentimentModel) -> None:
+    texts = [f"{t} ({i})" for i in range(400) for t in BEARISH + BULLISH + NEUTRAL]
+    model.score(texts[:100])
+    start = time.perf_counter()
+    model.score(texts)
+    rate = len(texts) / (time.perf_counter() - start)
+    assert rate > 2_000, f"{rate:.0f} texts/s"
 
 
 @pytest.mark.shared_data
