@@ -338,12 +338,19 @@ def run_backtest(
     _check_config(config, sleeve)
     params = _params(config, sleeve)
     prepared = [_prepare(key, candles, plan) for key, candles, plan in series]
+    results = _simulate_all(prepared, params)
+    time_ms, equity = _portfolio(results, sleeve)
+    return BacktestResult([r.key for r in results], results, time_ms, equity, config)
+
+
+def _simulate_all(prepared: list[_Prepared], params: np.ndarray) -> list[SymbolResult]:
+    """Simulate every series in order, each with its index in the ``symbol`` column. (Threads were measured and
+    lost: the kernel releases the GIL, but each call is short and page faults of the outputs serialise.)"""
     results: list[SymbolResult] = []
     for i, p in enumerate(prepared):
         params[k.P_SYMBOL] = i
         results.append(_simulate(p, params))
-    time_ms, equity = _portfolio(results, sleeve)
-    return BacktestResult([r.key for r in results], results, time_ms, equity, config)
+    return results
 
 
 def _portfolio(results: list[SymbolResult], sleeve: float) -> tuple[np.ndarray, np.ndarray]:

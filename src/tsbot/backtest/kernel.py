@@ -95,7 +95,7 @@ def same_values(a, b):  # pragma: no cover - compiled
     """Whether two int64 ``(n,)`` arrays hold the same values; stops at the first difference, allocates nothing."""
     if a.shape[0] != b.shape[0]:
         return False
-    for i in range(a.shape[0]):
+    for i in range(a.shape[0]):  # noqa: SIM110 - a plain loop compiles to a tight early-exit scan; all() would not
         if a[i] != b[i]:
             return False
     return True

@@ -57,7 +57,12 @@ def test_bad_labels_and_unlabelled_files_are_refused_with_the_line() -> None:
 
 def test_texts_to_classify_keep_line_numbers_and_read_jsonl() -> None:
     raw = 'Bitcoin hits a record\n\n{"text": "Ethereum slides"}\n\u6bd4\u7279\u5e01\u4e0a\u6da8\n'.encode()
-    assert texts_to_classify(raw) == ["Bitcoin hits a record", "", "Ethereum slides", "\u6bd4\u7279\u5e01\u4e0a\u6da8"]
+    assert texts_to_classify(raw) == [
+        "Bitcoin hits a record",
+        "",
+        "Ethereum slides",
+        "\u6bd4\u7279\u5e01\u4e0a\u6da8",
+    ]
     with pytest.raises(DataError, match='line 1: a JSON line needs a "text" string'):
         texts_to_classify(b'{"title": "x"}\n')
     with pytest.raises(DataError, match="line 2: looks like JSON but is not"):

@@ -90,7 +90,12 @@ def test_source_weights_scale_each_headline_and_fall_back_to_the_prefix() -> Non
 
 
 def test_thin_evidence_is_flagged_below_the_minimum() -> None:
-    params = {"half_life_hours": 12.0, "max_age_hours": 72.0, "full_evidence_headlines": 10, "min_headlines": 3}
+    params = {
+        "half_life_hours": 12.0,
+        "max_age_hours": 72.0,
+        "full_evidence_headlines": 10,
+        "min_headlines": 3,
+    }
     two = _agg([T - 2 * HOUR, T - HOUR], [0.5, 0.5], **params)
     three = _agg([T - 3 * HOUR, T - 2 * HOUR, T - HOUR], [0.5, 0.5, 0.5], **params)
     assert two.thin and not three.thin
