@@ -80,18 +80,8 @@ async def import_headlines(
     ``first_seen_at`` is stored as first seen at its publication time. Headlines already stored (same URL) are
     left unchanged, so importing twice changes nothing. Headlines with neither title nor summary are skipped.
     """
-    stored = 0
-    with_assets = 0
-    usable = [h for h in items if h.title.strip() or h.summary.strip()]
-    for start in range(0, len(usable), batch):
-        chunk = [_prepared(h, h.published_at) for h in usable[start : start + batch]]
-        scores = model.score([_text(h) for h in chunk])
-        ready = []
-        for h, s in zip(chunk, scores, strict=True):
-            assets = mentioned_assets(f"{h.title}\n{h.summary}")
-            with_assets += bool(assets)
-            ready.append(replace(h, assets=assets, score=s.score))
-        stored += await store.add(ready)
+    usable = [_prepared(h, h.published_at) for h in items if h.title.strip() or h.summary.strip()]
+    stored, with_assets = await _score_and_store(store, model, usable, batch=batch, in_thread=False)
     return HeadlineImportReport(read=len(items), stored=stored, with_assets=with_assets)
 
 
@@ -148,17 +138,7 @@ async def ingest_headlines(
             index.add(text)
             fresh.append(h)
             new[h.source] += 1
-    stored = 0
-    with_assets = 0
-    for start in range(0, len(fresh), batch):
-        chunk = fresh[start : start + batch]
-        scores = await asyncio.to_thread(model.score, [_text(h) for h in chunk])
-        ready = []
-        for h, s in zip(chunk, scores, strict=True):
-            assets = mentioned_assets(f"{h.title}\n{h.summary}")
-            with_assets += bool(assets)
-            ready.append(replace(h, assets=assets, score=s.score))
-        stored += await store.add(ready)
+    stored, with_assets = await _score_and_store(store, model, fresh, batch=batch, in_thread=True)
     per_source = {
         name: SourceCounts(read=read[name], new=new[name], duplicates=dup[name], empty=empty[name])
         for name in read
@@ -188,6 +168,26 @@ def _prepared(h: Headline, first_seen: datetime) -> Headline:
         source=h.source[:MAX_SOURCE_CHARS],
         first_seen_at=h.first_seen_at if h.first_seen_at is not None else first_seen,
     )
+
+
+async def _score_and_store(
+    store: HeadlineStore, model: SentimentModel, items: list[Headline], *, batch: int, in_thread: bool
+) -> tuple[int, int]:
+    """Score ``items`` in batches (in a worker thread when ``in_thread``, so a server's event loop keeps running),
+    attach the assets each mentions, store them; return (newly stored, stored items mentioning an asset)."""
+    stored = 0
+    with_assets = 0
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+        texts = [_text(h) for h in chunk]
+        scores = await asyncio.to_thread(model.score, texts) if in_thread else model.score(texts)
+        ready = []
+        for h, s in zip(chunk, scores, strict=True):
+            assets = mentioned_assets(f"{h.title}\n{h.summary}")
+            with_assets += bool(assets)
+            ready.append(replace(h, assets=assets, score=s.score))
+        stored += await store.add(ready)
+    return stored, with_assets
 
 
 def _stable_id(h: Headline) -> str:

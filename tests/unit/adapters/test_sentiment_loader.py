@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from tests.support.tiny_bert import save_tiny_bert
 
 from tsbot.adapters.models.loader import load_sentiment_model
 from tsbot.config import SentimentModelConfig
@@ -21,10 +22,6 @@ from tsbot.sentiment.default_model import load_default_model
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "src" / "tsbot" / "data" / "models" / "sentiment_default"
-WORD_TEXT = "bitcoin price surges crash falls rally market etf sec fear record high low the a to of and on"
-CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-VOCAB = list(dict.fromkeys([*SPECIALS, *CHARS, *".,!?%$", *(f"##{c}" for c in CHARS), *WORD_TEXT.split()]))
 TEXTS = ["Bitcoin price surges to a record high", "Market crash: bitcoin falls on SEC fear", "", "ETF"]
 
 
@@ -37,27 +34,8 @@ def _transformers() -> ModuleType:
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT classifier (hidden 32) with its WordPiece tokenizer, saved locally."""
-    transformers = _transformers()
-    import torch
-
-    from tsbot.adapters.models.finbert import wordpiece_tokenizer
-
-    directory = tmp_path_factory.mktemp("tiny_finbert")
-    config = transformers.BertConfig(
-        vocab_size=len(VOCAB),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=3,
-        id2label={0: "positive", 1: "negative", 2: "neutral"},
-        label2id={"positive": 0, "negative": 1, "neutral": 2},
-    )
-    torch.manual_seed(1)
-    transformers.BertForSequenceClassification(config).save_pretrained(directory)
-    wordpiece_tokenizer(VOCAB, model_max_length=64).save_pretrained(directory)
-    return directory
+    _transformers()
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny_finbert"), seed=1)
 
 
 def _check_scores(model: object) -> None:

@@ -231,8 +231,8 @@ def history_command(
             if as_of:
                 end = parse_utc(as_of)
             else:  # the newest headline known about the asset, so imported history shows without --as-of
-                known = await services.headlines.scored_series(asset.upper(), start=from_ms(0), end=utc_now())
-                end = from_ms(int(known.known_ms[-1])) if len(known.known_ms) else utc_now()
+                newest = await services.headlines.latest(asset=asset.upper(), limit=1)
+                end = newest[0].known_at if newest else utc_now()
             start = end - timedelta(days=days)
             series = await services.headlines.scored_series(
                 asset.upper(), start=start - timedelta(hours=cfg.max_age_hours), end=end
