@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -60,11 +61,12 @@ def random_walks(symbols: int, bars: int, seed: int) -> np.ndarray:
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (symbols, bars)), axis=1))
 
 
-def frame_of(close: np.ndarray) -> CandleFrame:
+def frame_of(close: np.ndarray, time_ms: np.ndarray | None = None) -> CandleFrame:
+    """Candles of one close series; open = previous close. ``time_ms``: a shared clock (one-minute bars from 0)."""
     n = close.shape[0]
     open_ = np.concatenate(([close[0]], close[:-1]))
     return CandleFrame(
-        np.arange(n, dtype=np.int64) * 60_000,
+        np.arange(n, dtype=np.int64) * 60_000 if time_ms is None else time_ms,
         open_,
         np.maximum(open_, close),
         np.minimum(open_, close),
@@ -82,19 +84,22 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return best, out
 
 
+def sma_cross_plan(frame: CandleFrame) -> OrderPlan:
+    entries, exits = sma_cross_signals(frame.close, FAST, SLOW)
+    return OrderPlan.market(entries, exits)
+
+
 def run_tsbot(frames: list[CandleFrame]) -> list[tuple[int, np.ndarray]]:
     """(trades, equity per bar) of each series: one series through ``run_series``, several through
-    ``run_backtest`` (each series with the full starting cash, as vectorbt gives each column)."""
-    plans = []
-    for frame in frames:
-        entries, exits = sma_cross_signals(frame.close, FAST, SLOW)
-        plans.append(OrderPlan.market(entries.astype(np.int8), exits))
+    ``run_backtest`` (each series with the full starting cash, as vectorbt gives each column; each plan made
+    when the engine reaches its series, as ``tsbot backtest`` does)."""
     if len(frames) == 1:
-        res = run_series(frames[0], plans[0], CONFIG)
+        res = run_series(frames[0], sma_cross_plan(frames[0]), CONFIG)
         return [(len(res.trades), res.equity)]
     keys = [SeriesKey("bench", f"S{i}", Timeframe.M1) for i in range(len(frames))]
     config = replace(CONFIG, initial_equity=CASH * len(frames))
-    result = run_backtest(list(zip(keys, frames, plans, strict=True)), config)
+    series = [(key, frame, partial(sma_cross_plan, frame)) for key, frame in zip(keys, frames, strict=True)]
+    result = run_backtest(series, config)
     return [(len(s.trades), s.equity) for s in result.symbols]
 
 
@@ -163,7 +168,9 @@ def run_backtesting_py(close: np.ndarray) -> list[tuple[int, float]]:
 
 
 def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.ndarray) -> None:
-    frames = [frame_of(row) for row in close]
+    # one clock for every series, as vectorbt gets one index for all its columns
+    clock = np.arange(close.shape[1], dtype=np.int64) * 60_000
+    frames = [frame_of(row, clock) for row in close]
     t_ts, ours = best_of(repeat, lambda: run_tsbot(frames))
     t_vbt, pf = best_of(repeat, lambda: run_vectorbt(close))
     theirs = vectorbt_results(pf)

@@ -98,7 +98,7 @@ open times (ms since the epoch, UTC).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -112,6 +112,7 @@ from tsbot.backtest.models import (
     OrderPlan,
     Sizing,
     SymbolResult,
+    writable_constant,
 )
 from tsbot.core.errors import ConfigError, DataError
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
@@ -184,8 +185,19 @@ def _params(config: BacktestConfig, initial_equity: float) -> np.ndarray:
     return p
 
 
+def _kernel_array(a: np.ndarray, dtype: type) -> np.ndarray:
+    """``a`` as a C-contiguous, writable array of ``dtype``, copied only when it must be: the kernel has one
+    compiled specialisation, for writable arrays (a read-only one would compile another). It never writes to
+    its inputs."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    if not out.flags.writeable:
+        shared = writable_constant(out)
+        out = shared if shared is not None else out.copy()
+    return out
+
+
 def _f64(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a, dtype=np.float64)
+    return _kernel_array(a, np.float64)
 
 
 def _plan_arrays(plan: OrderPlan, n: int) -> tuple[np.ndarray, ...]:
@@ -213,9 +225,9 @@ def _plan_arrays(plan: OrderPlan, n: int) -> tuple[np.ndarray, ...]:
             f"got {split.tolist()}"
         )
     return (
-        np.ascontiguousarray(plan.entry, dtype=np.int8),
-        np.ascontiguousarray(plan.exit, dtype=np.bool_),
-        np.ascontiguousarray(plan.entry_kind, dtype=np.int8),
+        _kernel_array(plan.entry, np.int8),
+        _kernel_array(plan.exit, np.bool_),
+        _kernel_array(plan.entry_kind, np.int8),
         _f64(plan.entry_price),
         _f64(plan.stop_loss),
         _f64(tp),
@@ -246,7 +258,7 @@ def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan) -> _Prepared
             f"the order plan of {key} has {len(plan)} rows but the candles have {n} bars; they must match"
         )
     inputs = (
-        np.ascontiguousarray(candles.open_time_ms, dtype=np.int64),
+        _kernel_array(candles.open_time_ms, np.int64),
         _f64(candles.open),
         _f64(candles.high),
         _f64(candles.low),
@@ -258,26 +270,27 @@ def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan) -> _Prepared
     return key, candles, inputs, max_trades, max_trades * (1 + max(inputs[11].shape[1], 1))
 
 
-def _simulate(prepared: _Prepared, params: np.ndarray) -> SymbolResult:
-    """Run the kernel on one prepared series. Each series gets its own output arrays: one large block for many
-    series would be backed by huge pages (numpy asks for them above 4 MiB), whose first use can stall for
-    compaction; small arrays reuse freed memory."""
+#: ``total`` argument of the kernel when no portfolio curve is summed.
+_NO_TOTAL = np.empty(0)
+
+
+def _simulate(prepared: _Prepared, params: np.ndarray, total: np.ndarray = _NO_TOTAL) -> SymbolResult:
+    """Run the kernel on one prepared series, adding its equity into ``total`` when that has one value per bar.
+    Each series gets its own output arrays: one large block for many series would be backed by huge pages (numpy
+    asks for them above 4 MiB), whose first use can stall for compaction; small arrays reuse freed memory."""
     key, candles, inputs, max_trades, max_fills = prepared
-    n = len(candles)
-    equity, position = np.empty(n), np.empty(n)
+    equity = np.empty(len(candles))
     trades = np.empty((max_trades, len(TRADE_FIELDS)))
     fills = np.empty((max_fills, len(FILL_FIELDS)))
     counts = np.zeros(k.N_COUNTS, dtype=np.int64)
-    k.simulate(*inputs, params, equity, position, trades, fills, np.zeros(k.N_STATE), counts)
+    k.simulate(*inputs, params, equity, total, trades, fills, np.zeros(k.N_STATE), counts)
     if counts[k.C_ERROR]:
         bar = int(counts[k.C_ERROR_BAR])
         raise DataError(f"the order plan of {key} at bar {bar}: {_KERNEL_ERRORS[int(counts[k.C_ERROR])]}")
     rej = counts[k.C_REJECTED : k.C_REJECTED + k.N_REJECT]
     rejected = {REJECT_REASONS[i]: int(c) for i, c in enumerate(rej) if c}
     trades = _trim(trades, int(counts[k.C_TRADES]))
-    return SymbolResult(
-        key, candles, equity, position, trades, _trim(fills, int(counts[k.C_FILLS])), rejected
-    )
+    return SymbolResult(key, candles, equity, trades, _trim(fills, int(counts[k.C_FILLS])), rejected)
 
 
 def _trim(buffer: np.ndarray, rows: int) -> np.ndarray:
@@ -320,16 +333,25 @@ def run_series(
     return _simulate(prepared, params)
 
 
+#: An order plan, or a function that makes it when the engine reaches its series (see :func:`run_backtest`).
+PlanSource = OrderPlan | Callable[[], OrderPlan]
+
+
 def run_backtest(
-    series: Sequence[tuple[SeriesKey, CandleFrame, OrderPlan]], config: BacktestConfig
+    series: Sequence[tuple[SeriesKey, CandleFrame, PlanSource]], config: BacktestConfig
 ) -> BacktestResult:
     """Simulate several series, each on an equal sleeve ``config.initial_equity / len(series)``.
 
+    A plan may be given as a function of no arguments; it is called just before its series is simulated, so the
+    arrays it makes are still in the processor's cache when the simulation reads them (and each series' plan is
+    freed before the next is made).
+
     The portfolio equity is on the sorted union of the series' bar open times; a sleeve with no bar at a time
-    carries its last equity forward (before its first bar: its initial sleeve equity).
+    carries its last equity forward (before its first bar: its initial sleeve equity). Series on the same bar
+    times as the first are summed by the simulation itself.
 
     Raises:
-        DataError: no series, or a series fails :func:`run_series`'s checks.
+        DataError: no series, or a series fails :func:`run_series`'s checks (or its plan function raises it).
         ConfigError: a setting is out of range.
     """
     if not series:
@@ -337,41 +359,50 @@ def run_backtest(
     sleeve = config.initial_equity / len(series)
     _check_config(config, sleeve)
     params = _params(config, sleeve)
-    prepared = [_prepare(key, candles, plan) for key, candles, plan in series]
-    results = _simulate_all(prepared, params)
-    time_ms, equity = _portfolio(results, sleeve)
+    first = np.asarray(series[0][1].open_time_ms, dtype=np.int64)
+    total = np.zeros(len(first))
+    results: list[SymbolResult] = []
+    summed: list[bool] = []
+    for i, (key, candles, source) in enumerate(series):
+        plan = source if isinstance(source, OrderPlan) else source()
+        prepared = _prepare(key, candles, plan)
+        del plan
+        same = len(first) > 0 and _same_times(prepared[2][0], first)
+        params[k.P_SYMBOL] = i
+        results.append(_simulate(prepared, params, total if same else _NO_TOTAL))
+        summed.append(same)
+    time_ms, equity = _portfolio(results, summed, first, total, sleeve)
     return BacktestResult([r.key for r in results], results, time_ms, equity, config)
 
 
-def _simulate_all(prepared: list[_Prepared], params: np.ndarray) -> list[SymbolResult]:
-    """Simulate every series in order, each with its index in the ``symbol`` column. (Threads were measured and
-    lost: the kernel releases the GIL, but each call is short and page faults of the outputs serialise.)"""
-    results: list[SymbolResult] = []
-    for i, p in enumerate(prepared):
-        params[k.P_SYMBOL] = i
-        results.append(_simulate(p, params))
-    return results
-
-
-def _portfolio(results: list[SymbolResult], sleeve: float) -> tuple[np.ndarray, np.ndarray]:
-    """Union of bar times and the sum of the sleeves' equity carried forward onto it."""
-    times = [np.asarray(r.candles.open_time_ms, dtype=np.int64) for r in results]
-    first = times[0]
-    if all(_same_times(t, first) for t in times[1:]):
-        total = results[0].equity.copy()
-        for r in results[1:]:
-            total += r.equity
+def _portfolio(
+    results: list[SymbolResult], summed: list[bool], first: np.ndarray, total: np.ndarray, sleeve: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Union of bar times and the sum of the sleeves' equity carried forward onto it. ``total`` already holds the
+    sum of the ``summed`` sleeves (those on the times ``first``), bar by bar."""
+    group = [r for r, s in zip(results, summed, strict=True) if s]
+    if group:
+        # the last bar again, from the sleeves' final values (after any end-of-data close) added in series order,
+        # as the kernel added every bar before it
+        last = group[0].equity[-1]
+        for r in group[1:]:
+            last += r.equity[-1]
+        total[-1] = last
+    if all(summed):
         return first.copy(), total
-    union = np.unique(np.concatenate(times))
-    total = np.zeros(len(union))
-    for t, r in zip(times, results, strict=True):
+    others = [r for r, s in zip(results, summed, strict=True) if not s]
+    curves = [(np.asarray(r.candles.open_time_ms, dtype=np.int64), r.equity, sleeve) for r in others]
+    if group:
+        curves.append((first, total, sleeve * len(group)))
+    union = np.unique(np.concatenate([t for t, _, _ in curves]))
+    out = np.zeros(len(union))
+    for t, equity, start in curves:
         at = np.searchsorted(t, union, side="right") - 1
         if len(t):
-            carried = r.equity[np.maximum(at, 0)]
-            total += np.where(at >= 0, carried, sleeve)
+            out += np.where(at >= 0, equity[np.maximum(at, 0)], start)
         else:
-            total += sleeve
-    return union, total
+            out += start
+    return union, out
 
 
 def _same_times(a: np.ndarray, b: np.ndarray) -> bool:

@@ -321,7 +321,7 @@ def _open(S, d, px, rate, row, j, stop_loss, take_profit, trailing, time_ms, fil
 
 @_jit
 def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
-             take_profit, split, trailing, params, equity, position, trades, fills, S, counts):  # fmt: skip
+             take_profit, split, trailing, params, equity, total, trades, fills, S, counts):  # fmt: skip
     """Simulate one series.
 
     Inputs: ``time_ms`` int64 ``(n,)``; ``open_ .. volume`` float64 ``(n,)``; ``entry`` / ``entry_kind``
@@ -329,7 +329,9 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     ``take_profit`` float64 C-contiguous ``(n, k)``; ``split`` float64 ``(k,)``; ``params`` float64
     ``(N_PARAMS,)``.
 
-    Outputs, allocated by the caller: ``equity``, ``position`` float64 ``(n,)``; ``trades`` float64
+    Outputs, allocated by the caller: ``equity`` float64 ``(n,)``; ``total`` float64 ``(n,)``, to which each
+    bar's equity is added (a portfolio curve summed while the values are in cache), or ``(0,)`` for none;
+    ``trades`` float64
     ``(T, 16)`` and ``fills`` ``(F, 9)`` with room for every trade and fill (``T`` = number of nonzero
     ``entry`` rows, as each entry signal opens at most one position; ``F = T * (1 + max(k, 1))``). The
     buffers are never grown inside the loop: an array reassigned in a numba loop costs reference counting on
@@ -351,6 +353,7 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     expiry = int(params[P_EXPIRY])
     max_hold = int(params[P_MAX_HOLD])
     skip_zero = params[P_SKIP_ZERO] != 0.0
+    add = total.shape[0] > 0
     pm_exit = False  # market orders waiting for the next open
     pm_reason = R_SIGNAL
     pm_dir = 0
@@ -371,7 +374,8 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                     if d > 0 or (d < 0 and allow_short):
                         break
                     equity[j] = cash
-                    position[j] = 0.0
+                    if add:
+                        total[j] += cash
                     j += 1
                 if j == n:
                     break
@@ -393,8 +397,10 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                     c = close[j]
                     if c == c:
                         lastc = c
-                    equity[j] = base + qs * lastc
-                    position[j] = qs
+                    v = base + qs * lastc
+                    equity[j] = v
+                    if add:
+                        total[j] += v
                     j += 1
                 if j == n:
                     break
@@ -507,19 +513,20 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                     counts[C_ERROR_BAR] = j
                     break
         s = S[S_SIDE]
+        v = S[S_CASH]
         if s != 0.0:
             q = S[S_QTY]
             e = S[S_ENTRY_PX]
-            equity[j] = S[S_CASH] + q * e * inv_lev + q * (lastc - e) * s
-            position[j] = q * s
-        else:
-            equity[j] = S[S_CASH]
-            position[j] = 0.0
+            v += q * e * inv_lev + q * (lastc - e) * s
+        equity[j] = v
+        if add:
+            total[j] += v
         j += 1
     if n > 0 and counts[C_ERROR] == 0 and S[S_SIDE] != 0.0:
         s = S[S_SIDE]
         q = S[S_QTY]
         px = lastc * (1.0 - s * slip)
         _exit(S, q, px, q * px * taker, R_END, n - 1, time_ms, fills, trades, counts, params)
+        if add:
+            total[n - 1] += S[S_CASH] - equity[n - 1]
         equity[n - 1] = S[S_CASH]
-        position[n - 1] = 0.0

@@ -63,6 +63,34 @@ class ExitReason(IntEnum):
     REVERSAL = 7
 
 
+_CONSTANTS: dict[tuple[str, object], np.ndarray] = {}
+
+
+def constant_column(value: float | bool, dtype: type, n: int) -> np.ndarray:
+    """A read-only ``(n,)`` array of ``value``: a view of one shared buffer per (dtype, value), grown as needed.
+
+    Plans use it for the columns a strategy leaves empty (no stop-loss: NaN), which saves allocating and filling
+    them on every run. :func:`writable_constant` gives the engine the same memory writable, for the kernel.
+    """
+    key = (np.dtype(dtype).str, "nan" if value != value else value)  # one key for every NaN object
+    base = _CONSTANTS.get(key)
+    if base is None or base.shape[0] < n:
+        base = np.full(max(n, 1024), value, dtype=dtype)
+        _CONSTANTS[key] = base
+    view = base[:n]
+    view.flags.writeable = False
+    return view
+
+
+def writable_constant(a: np.ndarray) -> np.ndarray | None:
+    """The memory of a :func:`constant_column` view ``a`` (1-d), as a writable array the same length; None when
+    ``a`` is not one. Only for callers that never write to it (the backtest kernel takes writable arrays)."""
+    base = a.base
+    if a.ndim != 1 or base is None or not any(base is b for b in _CONSTANTS.values()):
+        return None
+    return base[: a.shape[0]]
+
+
 @dataclass(frozen=True, slots=True)
 class OrderPlan:
     """What a strategy asks the simulated broker to do on one series, bar by bar.
@@ -110,11 +138,12 @@ class OrderPlan:
     ) -> OrderPlan:
         """A plan of market entries; missing arrays mean "none" (no exits, no stops, no targets).
 
-        The columns left out share one all-NaN array (one allocation instead of three on long series); like
-        every plan array, treat them as read-only and build a new plan to change a column.
+        The columns left out (and ``entry_kind``, all market) are read-only views of one shared constant array
+        (:func:`constant_column`), so a long series allocates and fills nothing for them. A bool ``entry`` is taken
+        as 0 / +1 without a copy. Build a new plan to change a column.
         """
         n = int(np.asarray(entry).shape[0])
-        nan = np.full(n, np.nan)
+        nan = constant_column(np.nan, np.float64, n)
         tp = np.empty((n, 0)) if take_profit is None else np.asarray(take_profit, dtype=np.float64)
         if tp.ndim == 1:
             tp = tp.reshape(n, 1)
@@ -128,10 +157,11 @@ class OrderPlan:
             if k
             else np.empty(0)
         )
+        side = np.asarray(entry)
         return cls(
-            entry=np.asarray(entry, dtype=np.int8),
-            exit=np.zeros(n, dtype=np.bool_) if exit is None else np.asarray(exit, dtype=np.bool_),
-            entry_kind=np.zeros(n, dtype=np.int8),
+            entry=side.view(np.int8) if side.dtype == np.bool_ else side.astype(np.int8, copy=False),
+            exit=constant_column(False, np.bool_, n) if exit is None else np.asarray(exit, dtype=np.bool_),
+            entry_kind=constant_column(0, np.int8, n),
             entry_price=nan,
             stop_loss=nan if stop_loss is None else np.asarray(stop_loss, dtype=np.float64),
             take_profit=tp,
@@ -223,6 +253,31 @@ FILL_FIELDS: tuple[str, ...] = (
 )
 
 
+_FILL_BAR, _FILL_SIDE, _FILL_QTY = (FILL_FIELDS.index(name) for name in ("bar", "side", "qty"))
+
+
+def positions_from_fills(fills: np.ndarray, n: int) -> np.ndarray:
+    """Signed quantity held at the close of each of ``n`` bars, from a fills table in the order the fills happened.
+
+    Each fill moves the position by ``side * qty``; the running sum is taken in fill order, so a position closed by
+    its fills (partial exits included) comes back to exactly 0. Returns float64 ``(n,)``.
+
+    Raises:
+        ValueError: a fill's bar is outside ``0..n-1``, or the fills are not in bar order.
+    """
+    out = np.zeros(n)
+    if not len(fills):
+        return out
+    bars = fills[:, _FILL_BAR].astype(np.int64)
+    if bars[0] < 0 or bars[-1] >= n or np.any(bars[1:] < bars[:-1]):
+        raise ValueError(f"fills must be in bar order with bars in 0..{n - 1}")
+    held = np.cumsum(fills[:, _FILL_SIDE] * fills[:, _FILL_QTY])
+    last = np.searchsorted(bars, np.arange(n), side="right") - 1
+    known = last >= 0
+    out[known] = held[last[known]]
+    return out
+
+
 @dataclass(slots=True)
 class SymbolResult:
     """What happened on one series (its sleeve).
@@ -231,19 +286,26 @@ class SymbolResult:
         key: the series.
         candles: the candles simulated.
         equity: float64 ``(n,)``: the sleeve's equity at each bar's close (cash + margin + unrealised P&L).
-        position: float64 ``(n,)``: signed quantity held at each bar's close.
         trades: float64 ``(t, len(TRADE_FIELDS))``.
-        fills: float64 ``(f, len(FILL_FIELDS))``.
+        fills: float64 ``(f, len(FILL_FIELDS))``, in the order they happened.
         rejected: reason -> count of entries the broker refused (e.g. a stop-loss on the wrong side of the fill).
     """
 
     key: SeriesKey
     candles: CandleFrame
     equity: np.ndarray
-    position: np.ndarray
     trades: np.ndarray
     fills: np.ndarray
     rejected: dict[str, int] = field(default_factory=dict)
+    _position: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def position(self) -> np.ndarray:
+        """float64 ``(n,)``: signed quantity held at each bar's close, derived from the fills on first use (the
+        simulation does not write it bar by bar: most runs never read it)."""
+        if self._position is None:
+            self._position = positions_from_fills(self.fills, len(self.candles))
+        return self._position
 
 
 @dataclass(slots=True)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
-from tsbot.backtest.engine import run_backtest
+from tsbot.backtest.engine import PlanSource, run_backtest
 from tsbot.backtest.models import (
     FILL_FIELDS,
     TRADE_FIELDS,
@@ -81,7 +82,7 @@ def run_strategy(
     Raises:
         DataError: no series can be traded (the message says why for each).
     """
-    runs: list[tuple[SeriesKey, CandleFrame, OrderPlan]] = []
+    runs: list[tuple[SeriesKey, CandleFrame, PlanSource]] = []
     problems: list[str] = []
     warmup = strategy.warmup_bars()
     for item in data:
@@ -96,13 +97,20 @@ def run_strategy(
             )
             continue
         history = item.candles.window(0, hi)
-        plan = strategy.plan(history, item.context.cut(hi), start=lo)
-        runs.append((item.key, history.window(lo, hi), slice_plan(plan, lo, hi)))
+        make = partial(_window_plan, strategy, history, item.context.cut(hi), lo, hi)
+        runs.append((item.key, history.window(lo, hi), make))
     if notes is not None:
         notes.extend(problems)
     if not runs:
         raise DataError("nothing to backtest: " + "; ".join(problems or ["no series given"]))
     return run_backtest(runs, strategy.broker(config))
+
+
+def _window_plan(
+    strategy: Strategy, history: CandleFrame, context: SeriesContext, lo: int, hi: int
+) -> OrderPlan:
+    """The plan of bars ``lo..hi-1``, computed over all of ``history`` (made when the engine reaches the series)."""
+    return slice_plan(strategy.plan(history, context, start=lo), lo, hi)
 
 
 def concat_results(parts: Sequence[BacktestResult]) -> BacktestResult:
@@ -149,7 +157,6 @@ def concat_results(parts: Sequence[BacktestResult]) -> BacktestResult:
                 key=key,
                 candles=candles,
                 equity=np.concatenate([p.equity for p in pieces]),
-                position=np.concatenate([p.position for p in pieces]),
                 trades=np.vstack(trades) if trades else np.empty((0, len(TRADE_FIELDS))),
                 fills=np.vstack(fills) if fills else np.empty((0, len(FILL_FIELDS))),
                 rejected=rejected,

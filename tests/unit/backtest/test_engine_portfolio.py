@@ -13,6 +13,7 @@ from tsbot.core.errors import DataError
 from tsbot.market.models import SeriesKey, Timeframe
 
 ETH = SeriesKey("binance", "ETH/USDT", Timeframe.H1)
+SOL = SeriesKey("binance", "SOL/USDT", Timeframe.H1)
 
 
 def test_two_series_on_different_time_axes_carry_their_equity_forward() -> None:
@@ -32,6 +33,45 @@ def test_two_series_on_different_time_axes_carry_their_equity_forward() -> None:
     np.testing.assert_array_equal(t[:, TRADE_FIELDS.index("symbol")], [0, 1])
     assert t[:, TRADE_FIELDS.index("pnl")] == pytest.approx([1_500, 1_000])
     assert result.equity[-1] == pytest.approx(10_000 + t[:, TRADE_FIELDS.index("pnl")].sum())
+
+
+def test_plan_functions_and_a_mix_of_shared_and_other_time_axes() -> None:
+    # A and B share hours 0-3 (summed by the kernel), C trades hours 2-5; plans are made when their series runs
+    rows = [(100, 101, 99, 100), (100, 111, 99, 110), (110, 121, 109, 120), (120, 131, 119, 130)]
+    c_rows = [(200, 201, 199, 200), (200, 201, 199, 200), (200, 221, 199, 220), (220, 241, 219, 240)]
+    made: list[str] = []
+
+    def lazy(name: str, signals: dict[int, int]):
+        def make() -> OrderPlan:
+            made.append(name)
+            return plan(4, signals)
+
+        return make
+
+    cfg = config(initial_equity=15_000)
+    result = run_backtest(
+        [
+            (KEY, bars(rows), lazy("a", {0: 1})),
+            (SOL, bars(rows), plan(4)),
+            (ETH, bars(c_rows, times=T0 + H * np.arange(2, 6)), lazy("c", {0: 1})),
+        ],
+        cfg,
+    )
+    assert made == ["a", "c"]
+    np.testing.assert_array_equal(result.time_ms, T0 + H * np.arange(6))
+    # A: 5,000 -> 6,500 over hours 0-3; B flat at 5,000; C: 5,000 before hour 2, then 5,000 / 5,500 / 6,000
+    np.testing.assert_allclose(result.equity, [15_000, 15_500, 16_000, 16_500, 17_000, 17_500])
+    np.testing.assert_allclose(result.symbols[0].position, [0, 50, 50, 0])
+    assert not result.symbols[1].position.any()
+
+
+def test_a_plan_function_that_fails_stops_the_run_with_its_error() -> None:
+    def broken() -> OrderPlan:
+        raise DataError("features missing for bar 3")
+
+    rows = [(100, 101, 99, 100), (100, 101, 99, 100)]
+    with pytest.raises(DataError, match="features missing"):
+        run_backtest([(KEY, bars(rows), plan(2)), (ETH, bars(rows), broken)], config())
 
 
 def test_series_on_the_same_axis_add_bar_by_bar() -> None:

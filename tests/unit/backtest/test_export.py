@@ -41,7 +41,6 @@ def _sleeve(key: SeriesKey, trades: np.ndarray, rejected: dict[str, int]) -> Sym
         key,
         CandleFrame(t, c, c + 1, c - 1, c, np.ones(4)),
         np.full(4, 50.0),
-        np.zeros(4),
         trades,
         np.empty((0, len(FILL_FIELDS))),
         rejected,

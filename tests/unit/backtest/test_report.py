@@ -82,7 +82,6 @@ def _result(n_symbols: int = 2, bars: int = 40, n_trades: int = 2) -> BacktestRe
                 key,
                 CandleFrame(t, close, close + 1, close - 1, close, np.ones(bars)),
                 np.full(bars, 100.0),
-                np.zeros(bars),
                 trades if i == 0 else np.empty((0, len(TRADE_FIELDS))),
                 fills if i == 0 else np.empty((0, len(FILL_FIELDS))),
             )

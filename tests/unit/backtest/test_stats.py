@@ -31,15 +31,29 @@ def _frame(times: np.ndarray, close: np.ndarray) -> CandleFrame:
 
 
 def _sleeve(key, times, close, equity, position=None, trades=None, fills=None) -> SymbolResult:
-    n = len(times)
     return SymbolResult(
         key=key,
         candles=_frame(times, close),
         equity=np.asarray(equity, dtype=np.float64),
-        position=np.zeros(n) if position is None else np.asarray(position, dtype=np.float64),
         trades=np.empty((0, len(TRADE_FIELDS))) if trades is None else trades,
-        fills=np.empty((0, len(FILL_FIELDS))) if fills is None else fills,
+        fills=_fills_for(position) if fills is None else fills,
     )
+
+
+def _fills_for(position) -> np.ndarray:
+    """Fills that move the held quantity to ``position[i]`` at bar ``i``."""
+    rows = []
+    held = 0.0
+    for bar, want in enumerate(position or []):
+        if want != held:
+            delta = want - held
+            row = np.zeros(len(FILL_FIELDS))
+            row[FILL_FIELDS.index("bar")] = bar
+            row[FILL_FIELDS.index("side")] = np.sign(delta)
+            row[FILL_FIELDS.index("qty")] = abs(delta)
+            rows.append(row)
+            held = want
+    return np.array(rows).reshape(-1, len(FILL_FIELDS))
 
 
 def _result(equity, *, key=BTC, initial=100.0, times=None, **sleeve) -> BacktestResult:
