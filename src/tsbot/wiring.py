@@ -14,6 +14,7 @@ from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.ml_models import SqlModelRegistry
 from tsbot.adapters.storage.signals import SqlSignalStore
+from tsbot.adapters.storage.orders import SqlOrderStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
@@ -38,6 +39,7 @@ class Services:
     signals: SqlSignalStore
     tracked_signals: SqlTrackedSignalStore
     models: SqlModelRegistry
+    orders: SqlOrderStore
     ml_source: ActiveModelSource | None = None
 
     async def active_model(self) -> MlScorer | None:
@@ -81,6 +83,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             signals=SqlSignalStore(db),
             tracked_signals=SqlTrackedSignalStore(db),
             models=SqlModelRegistry(db),
+            orders=SqlOrderStore(db),
         )
     finally:
         await db.dispose()

@@ -206,6 +206,11 @@ class Order:
     fees: Decimal = Decimal(0)
     history: list[StatusChange] = field(default_factory=list)
 
+    @classmethod
+    def new(cls, request: OrderRequest, at: datetime, reason: str = "created") -> Order:
+        """A NEW order whose history starts with its creation at ``at`` (UTC)."""
+        return cls(request, history=[StatusChange(None, OrderStatus.NEW, at, reason)])
+
     @property
     def client_order_id(self) -> str:
         return self.request.client_order_id

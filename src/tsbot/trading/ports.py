@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from tsbot.trading.models import Balance, BrokerOrder, BrokerPosition, MarketRules, OrderRequest
+from tsbot.trading.models import Balance, BrokerOrder, BrokerPosition, Fill, MarketRules, Order, OrderRequest
 
 
 class Broker(Protocol):
@@ -52,4 +53,29 @@ class Broker(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+        ...
+
+
+class OrderStore(Protocol):
+    """Where orders, their status moves and fills are kept (the database). Writes are idempotent."""
+
+    async def add(self, order: Order) -> bool:
+        """Store a new order with its history; False (nothing written) when its client id is already stored."""
+        ...
+
+    async def get(self, client_order_id: str) -> Order | None:
+        """The order with its whole history, or None."""
+        ...
+
+    async def save(self, order: Order, fills: Sequence[Fill] = ()) -> None:
+        """Write the order's current state, the history entries not stored yet, and the fills not stored yet
+        (matched by venue fill id). Raises NotFoundError for an order never added."""
+        ...
+
+    async def fills(self, client_order_id: str) -> list[Fill]:
+        """The stored fills of an order, in the order they happened."""
+        ...
+
+    async def working(self, account: str) -> list[Order]:
+        """Orders of an account that are not final (NEW, OPEN, PARTIALLY_FILLED), oldest first."""
         ...

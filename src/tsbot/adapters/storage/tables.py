@@ -264,3 +264,74 @@ Index(
     postgresql_where=ml_models.c.is_active,
     sqlite_where=ml_models.c.is_active,
 )
+
+#: Orders (:mod:`tsbot.trading`): one row per client order id; amounts as plain decimal strings so they read back
+#: exactly. Every status move is a row of ``order_events``; every execution a row of ``order_fills`` (unique per
+#: venue trade id and order, so a fill seen twice is stored once).
+orders = Table(
+    "orders",
+    metadata,
+    Column("client_order_id", String(36), primary_key=True),
+    Column("account", String(128), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("order_type", String(16), nullable=False),
+    Column("qty", String(64), nullable=False),
+    Column("price", String(64), nullable=True),
+    Column("stop_price", String(64), nullable=True),
+    Column("reduce_only", Boolean, nullable=False),
+    Column("parent_id", String(36), nullable=True),
+    Column("oco_group", String(36), nullable=True),
+    Column("leverage", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("broker_order_id", String(128), nullable=True),
+    Column("filled_qty", String(64), nullable=False),
+    Column("avg_fill_price", String(64), nullable=True),
+    Column("fees", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+Index("ix_orders_account_status", orders.c.account, orders.c.status)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "client_order_id",
+        String(36),
+        ForeignKey("orders.client_order_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("status_from", String(20), nullable=True),
+    Column("status_to", String(20), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    UniqueConstraint("client_order_id", "seq", name="uq_order_events_order_seq"),
+)
+
+order_fills = Table(
+    "order_fills",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "client_order_id",
+        String(36),
+        ForeignKey("orders.client_order_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("fill_id", String(128), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", String(64), nullable=False),
+    Column("price", String(64), nullable=False),
+    Column("fee", String(64), nullable=False),
+    Column("fee_currency", String(16), nullable=False),
+    Column("filled_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("client_order_id", "fill_id", name="uq_order_fills_order_fill"),
+)
