@@ -1,0 +1,1 @@
+"""Brokers: adapters of :class:`tsbot.trading.ports.Broker` that send orders to live venues."""
