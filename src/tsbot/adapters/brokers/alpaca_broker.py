@@ -45,6 +45,7 @@ from tsbot.adapters.brokers.alpaca_mapping import (
     position_from_alpaca,
     to_alpaca_symbol,
 )
+from tsbot.adapters.exchanges.alpaca_source import TimeoutSession
 from tsbot.core.enums import AssetClass
 from tsbot.core.errors import ConfigError, ExchangeError, ExchangeUnavailableError
 from tsbot.trading.models import (
@@ -75,18 +76,6 @@ class _HttpFailure(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class _TimeoutSession(requests.Session):
-    """A ``requests`` session that applies a default timeout (seconds) to every request."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self._timeout_s = timeout_s
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout_s)
-        return super().request(method, url, *args, **kwargs)
 
 
 class AlpacaBroker:
@@ -141,7 +130,7 @@ class AlpacaBroker:
         # Retries belong to this adapter, which waits without blocking a thread (see the module docstring).
         self._client._retry = 0
         self._client._session.close()
-        self._client._session = _TimeoutSession(timeout_s)
+        self._client._session = TimeoutSession(timeout_s)
 
     def __repr__(self) -> str:
         return f"AlpacaBroker(name={self.name!r}, paper={self.paper}, base_url={self._base_url!r})"

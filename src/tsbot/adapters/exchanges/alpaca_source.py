@@ -53,8 +53,9 @@ def alpaca_timeframe(timeframe: Timeframe) -> TimeFrame:
         raise ExchangeError(f"alpaca does not serve {timeframe} candles") from exc
 
 
-class _TimeoutSession(requests.Session):
-    """A ``requests`` session that applies a default timeout to every request."""
+class TimeoutSession(requests.Session):
+    """A ``requests`` session that applies a default timeout (seconds) to every request; alpaca-py's clients
+    set none of their own."""
 
     def __init__(self, timeout_s: float) -> None:
         super().__init__()
@@ -112,7 +113,7 @@ class AlpacaSource:
         # Retries belong to the caller, which backs off without blocking a thread (see the module docstring).
         self._client._retry = 0
         self._client._session.close()
-        self._client._session = _TimeoutSession(timeout_s)
+        self._client._session = TimeoutSession(timeout_s)
 
     async def fetch_candles(
         self, symbol: str, timeframe: Timeframe, since_ms: int, limit: int
