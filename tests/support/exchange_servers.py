@@ -24,7 +24,7 @@ from datetime import UTC, datetime, time
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -101,43 +101,26 @@ class Fault(StrEnum):
     STALL = "stall"
 
 
-class _Server(ABC):
-    """Thread-hosted aiohttp server with per-path request counting and fault injection."""
+class ThreadedApp(ABC):
+    """An aiohttp application served on ``127.0.0.1`` from its own thread and event loop; a context manager.
+    ``port`` 0 binds a free port (read ``port`` / ``base_url`` after :meth:`start`)."""
 
-    def __init__(self, *, stall_s: float = 2.0) -> None:
-        self.stall_s = stall_s
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self._counts: Counter[str] = Counter()
-        self._faults: dict[tuple[str, int], Fault] = {}
-        self._always: Fault | None = None
-        self._lock = threading.Lock()
+    def __init__(self, *, port: int = 0) -> None:
+        self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
-        self.port = 0
-
-    # -- configuration ---------------------------------------------------------------------------------------
-    def fail(self, path: str, nth: int, kind: Fault) -> None:
-        """Make the ``nth`` request (1-based, since start) to ``path`` misbehave as ``kind``."""
-        with self._lock:
-            self._faults[(path, nth)] = kind
-
-    def fail_always(self, kind: Fault | None) -> None:
-        """Make every request misbehave as ``kind`` (None restores normal answers)."""
-        self._always = kind
-
-    def count(self, path: str) -> int:
-        """Requests received for ``path`` so far."""
-        with self._lock:
-            return self._counts[path]
 
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         return f"http://127.0.0.1:{self.port}"
 
-    # -- lifecycle -------------------------------------------------------------------------------------------
-    def start(self) -> _Server:
+    @abstractmethod
+    def _app(self) -> web.Application:
+        """The application to serve, with its routes and middlewares."""
+
+    def start(self) -> Self:
         """Start serving; returns self once the port is bound."""
         ready = threading.Event()
         errors: list[BaseException] = []
@@ -171,11 +154,9 @@ class _Server(ABC):
         return self
 
     async def _start_site(self) -> None:
-        app = web.Application(middlewares=[self._middleware])
-        self._routes(app)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
+        self._runner = web.AppRunner(self._app(), shutdown_timeout=0.2, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
@@ -186,11 +167,44 @@ class _Server(ABC):
             self._thread.join(10)
             self._loop = None
 
-    def __enter__(self) -> _Server:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Server(ThreadedApp):
+    """Thread-hosted aiohttp server with per-path request counting and fault injection."""
+
+    def __init__(self, *, stall_s: float = 2.0) -> None:
+        super().__init__()
+        self.stall_s = stall_s
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self._counts: Counter[str] = Counter()
+        self._faults: dict[tuple[str, int], Fault] = {}
+        self._always: Fault | None = None
+        self._lock = threading.Lock()
+
+    # -- configuration ---------------------------------------------------------------------------------------
+    def fail(self, path: str, nth: int, kind: Fault) -> None:
+        """Make the ``nth`` request (1-based, since start) to ``path`` misbehave as ``kind``."""
+        with self._lock:
+            self._faults[(path, nth)] = kind
+
+    def fail_always(self, kind: Fault | None) -> None:
+        """Make every request misbehave as ``kind`` (None restores normal answers)."""
+        self._always = kind
+
+    def count(self, path: str) -> int:
+        """Requests received for ``path`` so far."""
+        with self._lock:
+            return self._counts[path]
+
+    def _app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        self._routes(app)
+        return app
 
     # -- request handling ------------------------------------------------------------------------------------
     @web.middleware

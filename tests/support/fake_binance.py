@@ -26,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.exchange_servers import Fault
+from tests.support.exchange_servers import Fault, ThreadedApp
 
 API = "/api/v3"
 FEE_RATE = Decimal("0.001")
@@ -45,12 +45,12 @@ def _s(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
-class FakeBinance:
+class FakeBinance(ThreadedApp):
     """Binance spot in memory, served on ``127.0.0.1`` from its own thread and event loop (use as a context
     manager). ``prices`` and ``balances`` are in Decimal, keyed by Binance symbol (``"BTCUSDT"``) and asset."""
 
     def __init__(self, *, port: int = 0, api_key: str | None = None, stall_s: float = 2.0) -> None:
-        self.port = port
+        super().__init__(port=port)
         self.api_key = api_key
         self.stall_s = stall_s
         self.markets = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT")}
@@ -69,15 +69,8 @@ class FakeBinance:
         self._faults: dict[tuple[str, int], Fault] = {}
         self._lock = threading.RLock()
         self._next_id = 1000
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
 
     # -- controls -----------------------------------------------------------------------------------------
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     @property
     def api_urls(self) -> dict[str, str]:
         """``urls["api"]`` entries that point ccxt's binance at this server."""
@@ -121,38 +114,7 @@ class FakeBinance:
             self._execute(order, Decimal(str(qty)), Decimal(order["price"]), locked=True)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-    def start(self) -> FakeBinance:
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._start_site())
-            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
-                errors.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="FakeBinance", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        return self
-
-    async def _start_site(self) -> None:
+    def _app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
         app.router.add_get(API + "/exchangeInfo", self._exchange_info)
         app.router.add_get(API + "/time", self._time)
@@ -163,25 +125,12 @@ class FakeBinance:
         app.router.add_get(API + "/openOrders", self._open_orders)
         app.router.add_get(API + "/account", self._account)
         app.router.add_get(API + "/myTrades", self._my_trades)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.2, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        return app
 
     def stop(self) -> None:
         if self._release is not None:
             self._release.set()
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop = None
-
-    def __enter__(self) -> FakeBinance:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     # -- request handling -----------------------------------------------------------------------------------
     @staticmethod
