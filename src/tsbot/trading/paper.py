@@ -282,12 +282,15 @@ class PaperBroker:
         if r.side is OrderSide.BUY:
             cost = qty * px + fee
             if self._free.get(quote, Decimal(0)) < cost:
-                order.move(OrderStatus.REJECTED, at, f"not enough {quote} at fill time: needs {cost:f}")
+                order.move(OrderStatus.CANCELLED, at, f"not enough {quote} at fill time: needs {cost:f}")
                 return None
             self._free[quote] = self._free.get(quote, Decimal(0)) - cost
             self._free[base] = self._free.get(base, Decimal(0)) + qty
         else:
             held = self._free.get(base, Decimal(0))
+            if held < qty and not r.reduce_only:
+                order.move(OrderStatus.CANCELLED, at, f"not enough {base} at fill time: holds {held}")
+                return None
             if held < qty:
                 qty = held  # a protective leg closes what is left
                 if qty <= 0:
@@ -325,8 +328,8 @@ class PaperBroker:
     def _check_funds(self, request: OrderRequest, last: Bar | None) -> None:
         base, quote = request.symbol.split("/", 1)
         if request.side is OrderSide.SELL:
-            held = self._free.get(base, Decimal(0)) + self._pending_base(request)
-            if request.parent_id is None and request.qty > held:
+            held = self._free.get(base, Decimal(0))
+            if request.parent_id is None and request.qty > held:  # bracket legs wait for their entry
                 raise OrderRejectedError(f"cannot sell {request.qty} {base}: the account holds {held} {base}")
             return
         px = request.price or request.stop_price or (Decimal(repr(last.close)) if last else None)
@@ -339,20 +342,6 @@ class PaperBroker:
             raise OrderRejectedError(
                 f"not enough {quote}: the order needs about {need:.2f} and {max(free, Decimal(0)):.2f} is free"
             )
-
-    def _pending_base(self, request: OrderRequest) -> Decimal:
-        """Base the account will hold once its working buy entries fill (their legs may be placed first)."""
-        return sum(
-            (
-                o.remaining_qty
-                for o in self._orders.values()
-                if o.request.symbol == request.symbol
-                and o.request.side is OrderSide.BUY
-                and not o.status.final
-                and o.request.parent_id is None
-            ),
-            Decimal(0),
-        )
 
     def _locked(self) -> dict[str, Decimal]:
         """Quote held by working buy limits and stops (what the venue would lock)."""

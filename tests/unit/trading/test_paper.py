@@ -166,3 +166,22 @@ async def test_bad_orders_are_refused_with_a_reason(bad: str, request_: OrderReq
     with pytest.raises(OrderRejectedError, match=match):
         await b.place(request_)
     assert await b.open_orders() == [], bad
+
+
+async def test_a_plain_sell_whose_coins_went_to_an_earlier_sell_is_cancelled_at_fill_time() -> None:
+    b = broker()
+    b.on_candle("BTC/USDT", bar(0, 100, 101, 99, 100))
+    await b.place(order("e", OrderSide.BUY, OrderType.MARKET, "1"))
+    b.on_candle("BTC/USDT", bar(1, 100, 101, 99, 100))
+    first = await b.place(order("s1", OrderSide.SELL, OrderType.LIMIT, "1", price=D(105)))
+    second = await b.place(
+        order("s2", OrderSide.SELL, OrderType.LIMIT, "1", price=D(106))
+    )  # both fit at placement
+    fills = b.on_candle("BTC/USDT", bar(2, 104, 110, 103, 108))
+    assert [f.client_order_id for f in fills] == [first.client_order_id]
+    rejected = await b.fetch_order(second.client_order_id, "BTC/USDT")
+    assert (
+        rejected is not None and rejected.status is OrderStatus.CANCELLED
+    )  # accepted earlier: cancelled, not rejected
+    assert "not enough BTC at fill time" in rejected.reason
+    assert await balance(b, "BTC") == 0
