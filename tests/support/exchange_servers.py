@@ -101,6 +101,89 @@ class Fault(StrEnum):
     STALL = "stall"
 
 
+def binance_symbol_info(market_id: str, unified: str) -> dict[str, Any]:
+    """One ``symbols`` entry of Binance spot's ``/api/v3/exchangeInfo``: tick 0.01, step and minimum quantity
+    0.00001, minimum notional 5 (in the quote currency), as Binance lists BTCUSDT."""
+    base, quote = unified.split("/")
+    return {
+        "symbol": market_id,
+        "status": "TRADING",
+        "baseAsset": base,
+        "baseAssetPrecision": 8,
+        "quoteAsset": quote,
+        "quotePrecision": 8,
+        "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8,
+        "quoteCommissionPrecision": 8,
+        "orderTypes": [
+            "LIMIT",
+            "LIMIT_MAKER",
+            "MARKET",
+            "STOP_LOSS",
+            "STOP_LOSS_LIMIT",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_LIMIT",
+        ],
+        "icebergAllowed": True,
+        "ocoAllowed": True,
+        "otoAllowed": True,
+        "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True,
+        "cancelReplaceAllowed": True,
+        "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": True,
+        "filters": [
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01000000",
+                "maxPrice": "1000000.00000000",
+                "tickSize": "0.01000000",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00001000",
+                "maxQty": "9000.00000000",
+                "stepSize": "0.00001000",
+            },
+            {"filterType": "ICEBERG_PARTS", "limit": 10},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "100.00000000",
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": "5.00000000",
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
+            {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
+        ],
+        "permissions": [],
+        "permissionSets": [["SPOT", "MARGIN"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }
+
+
+def binance_exchange_info(symbols: dict[str, str]) -> dict[str, Any]:
+    """Binance spot's ``/api/v3/exchangeInfo`` for ``symbols`` (Binance id -> ``BASE/QUOTE``)."""
+    return {
+        "timezone": "UTC",
+        "serverTime": int(datetime.now(UTC).timestamp() * 1000),
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+        ],
+        "exchangeFilters": [],
+        "symbols": [binance_symbol_info(mid, uni) for mid, uni in symbols.items()],
+    }
+
+
 class ThreadedApp(ABC):
     """An aiohttp application served on ``127.0.0.1`` from its own thread and event loop; a context manager.
     ``port`` 0 binds a free port (read ``port`` / ``base_url`` after :meth:`start`)."""
@@ -284,90 +367,8 @@ class BinanceServer(_Server):
     def _server_error(self) -> web.Response:
         return self._error(500, -1001, "Internal error; unable to process your request. Please try again.")
 
-    def _symbol_info(self, market_id: str, unified: str) -> dict[str, Any]:
-        base, quote = unified.split("/")
-        return {
-            "symbol": market_id,
-            "status": "TRADING",
-            "baseAsset": base,
-            "baseAssetPrecision": 8,
-            "quoteAsset": quote,
-            "quotePrecision": 8,
-            "quoteAssetPrecision": 8,
-            "baseCommissionPrecision": 8,
-            "quoteCommissionPrecision": 8,
-            "orderTypes": [
-                "LIMIT",
-                "LIMIT_MAKER",
-                "MARKET",
-                "STOP_LOSS",
-                "STOP_LOSS_LIMIT",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_LIMIT",
-            ],
-            "icebergAllowed": True,
-            "ocoAllowed": True,
-            "otoAllowed": True,
-            "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True,
-            "cancelReplaceAllowed": True,
-            "isSpotTradingAllowed": True,
-            "isMarginTradingAllowed": True,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": "0.01000000",
-                    "maxPrice": "1000000.00000000",
-                    "tickSize": "0.01000000",
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": "0.00001000",
-                    "maxQty": "9000.00000000",
-                    "stepSize": "0.00001000",
-                },
-                {"filterType": "ICEBERG_PARTS", "limit": 10},
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": "0.00000000",
-                    "maxQty": "100.00000000",
-                    "stepSize": "0.00000000",
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": "5.00000000",
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00000000",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            ],
-            "permissions": [],
-            "permissionSets": [["SPOT", "MARGIN"]],
-            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-        }
-
     async def _exchange_info(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "timezone": "UTC",
-                "serverTime": int(datetime.now(UTC).timestamp() * 1000),
-                "rateLimits": [
-                    {
-                        "rateLimitType": "REQUEST_WEIGHT",
-                        "interval": "MINUTE",
-                        "intervalNum": 1,
-                        "limit": 6000,
-                    },
-                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-                ],
-                "exchangeFilters": [],
-                "symbols": [self._symbol_info(mid, uni) for mid, uni in self.symbols.items()],
-            }
-        )
+        return web.json_response(binance_exchange_info(self.symbols))
 
     async def _empty_futures_info(self, request: web.Request) -> web.Response:
         return web.json_response(

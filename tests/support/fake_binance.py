@@ -26,10 +26,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.exchange_servers import Fault, ThreadedApp
+from tests.support.exchange_servers import Fault, ThreadedApp, binance_exchange_info
 
 API = "/api/v3"
 FEE_RATE = Decimal("0.001")
+#: The filters every market lists (exchange_servers.binance_symbol_info), enforced on orders here.
 TICK = Decimal("0.01")
 STEP = Decimal("0.00001")
 MIN_QTY = Decimal("0.00001")
@@ -176,88 +177,8 @@ class FakeBinance(ThreadedApp):
                 )
         return await handler(request)
 
-    def _symbol_info(self, market_id: str) -> dict[str, Any]:
-        base, quote = self.markets[market_id]
-        return {
-            "symbol": market_id,
-            "status": "TRADING",
-            "baseAsset": base,
-            "baseAssetPrecision": 8,
-            "quoteAsset": quote,
-            "quotePrecision": 8,
-            "quoteAssetPrecision": 8,
-            "baseCommissionPrecision": 8,
-            "quoteCommissionPrecision": 8,
-            "orderTypes": [
-                "LIMIT",
-                "LIMIT_MAKER",
-                "MARKET",
-                "STOP_LOSS",
-                "STOP_LOSS_LIMIT",
-                "TAKE_PROFIT",
-                "TAKE_PROFIT_LIMIT",
-            ],
-            "icebergAllowed": True,
-            "ocoAllowed": True,
-            "quoteOrderQtyMarketAllowed": True,
-            "allowTrailingStop": True,
-            "cancelReplaceAllowed": True,
-            "isSpotTradingAllowed": True,
-            "isMarginTradingAllowed": False,
-            "filters": [
-                {
-                    "filterType": "PRICE_FILTER",
-                    "minPrice": _s(TICK),
-                    "maxPrice": "1000000.00000000",
-                    "tickSize": _s(TICK),
-                },
-                {
-                    "filterType": "LOT_SIZE",
-                    "minQty": _s(MIN_QTY),
-                    "maxQty": "9000.00000000",
-                    "stepSize": _s(STEP),
-                },
-                {"filterType": "ICEBERG_PARTS", "limit": 10},
-                {
-                    "filterType": "MARKET_LOT_SIZE",
-                    "minQty": "0.00000000",
-                    "maxQty": "100.00000000",
-                    "stepSize": "0.00000000",
-                },
-                {
-                    "filterType": "NOTIONAL",
-                    "minNotional": _s(MIN_NOTIONAL),
-                    "applyMinToMarket": True,
-                    "maxNotional": "9000000.00000000",
-                    "applyMaxToMarket": False,
-                    "avgPriceMins": 5,
-                },
-                {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
-            ],
-            "permissions": [],
-            "permissionSets": [["SPOT"]],
-            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
-        }
-
     async def _exchange_info(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "timezone": "UTC",
-                "serverTime": _ms(),
-                "rateLimits": [
-                    {
-                        "rateLimitType": "REQUEST_WEIGHT",
-                        "interval": "MINUTE",
-                        "intervalNum": 1,
-                        "limit": 6000,
-                    },
-                    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                ],
-                "exchangeFilters": [],
-                "symbols": [self._symbol_info(m) for m in self.markets],
-            }
-        )
+        return web.json_response(binance_exchange_info({m: f"{b}/{q}" for m, (b, q) in self.markets.items()}))
 
     async def _time(self, request: web.Request) -> web.Response:
         return web.json_response({"serverTime": _ms()})
