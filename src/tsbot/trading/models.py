@@ -148,6 +148,9 @@ class OrderRequest:
             which the first fill cancels the others.
         leverage: for margin / futures accounts (1 for spot).
         reason: why the order exists, for a person ("signal BTC/USDT BUY 0.62 at 2026-11-21 10:00").
+        quote_qty: for a MARKET BUY only: the quote currency the buy spends in all, fees included (Binance's
+            ``quoteOrderQty``, Alpaca's ``notional``); the venue sets the quantity from its fill price. ``qty`` is then
+            the estimate at the last price (used for checks and by venues that cannot buy by amount).
     """
 
     client_order_id: str
@@ -163,6 +166,7 @@ class OrderRequest:
     oco_group: str | None = None
     leverage: Decimal = Decimal(1)
     reason: str = ""
+    quote_qty: Decimal | None = None
 
     def with_(self, **changes: Any) -> OrderRequest:
         return replace(self, **changes)

@@ -73,6 +73,11 @@ def prepare_order(request: OrderRequest, rules: MarketRules, reference_price: De
         )
     if not request.qty.is_finite() or request.qty <= 0:
         raise OrderRejectedError(f"quantity must be positive, got {request.qty}")
+    if request.quote_qty is not None:
+        if request.order_type is not OrderType.MARKET or request.side is not OrderSide.BUY:
+            raise OrderRejectedError("an amount in the quote currency (quote_qty) is for market buys only")
+        if not request.quote_qty.is_finite() or request.quote_qty <= 0:
+            raise OrderRejectedError(f"quote amount must be positive, got {request.quote_qty}")
     needs_price = request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     needs_stop = request.order_type in (OrderType.STOP, OrderType.STOP_LIMIT)
     price = request.price
@@ -101,9 +106,10 @@ def prepare_order(request: OrderRequest, rules: MarketRules, reference_price: De
     if rules.max_qty is not None and qty > rules.max_qty:
         raise OrderRejectedError(f"quantity {qty} is above the maximum of {rules.max_qty} for {rules.symbol}")
     value_price = price if price is not None else stop if stop is not None else reference_price
-    if value_price is not None and not request.reduce_only and qty * value_price < rules.min_notional:
+    value = request.quote_qty or (None if value_price is None else qty * value_price)
+    if value is not None and not request.reduce_only and value < rules.min_notional:
         raise OrderRejectedError(
-            f"order value {qty * value_price:f} {_quote(rules)} is below the minimum notional of "
+            f"order value {value:f} {_quote(rules)} is below the minimum notional of "
             f"{rules.min_notional} {_quote(rules)} for {rules.symbol}"
         )
     return request.with_(qty=qty, price=price, stop_price=stop)

@@ -43,6 +43,7 @@ class SqlOrderStore:
             "side": r.side.value,
             "order_type": r.order_type.value,
             "qty": _text(r.qty),
+            "quote_qty": _text(r.quote_qty),
             "price": _text(r.price),
             "stop_price": _text(r.stop_price),
             "reduce_only": r.reduce_only,
@@ -187,6 +188,7 @@ class SqlOrderStore:
             oco_group=m["oco_group"],
             leverage=Decimal(m["leverage"]),
             reason=m["reason"],
+            quote_qty=_dec(m["quote_qty"]),
         )
         events = await conn.execute(
             select(order_events)

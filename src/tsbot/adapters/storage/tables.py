@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -277,6 +278,7 @@ orders = Table(
     Column("side", String(8), nullable=False),
     Column("order_type", String(16), nullable=False),
     Column("qty", String(64), nullable=False),
+    Column("quote_qty", String(64), nullable=True),
     Column("price", String(64), nullable=True),
     Column("stop_price", String(64), nullable=True),
     Column("reduce_only", Boolean, nullable=False),
@@ -335,3 +337,130 @@ order_fills = Table(
     Column("filled_at", UtcDateTime(), nullable=False),
     UniqueConstraint("client_order_id", "fill_id", name="uq_order_fills_order_fill"),
 )
+
+
+#: Portfolios (:mod:`tsbot.trading.portfolio`): a user's named book over one or more trading accounts (a paper account,
+#: an exchange account, an Alpaca account). Target weights (symbol -> weight as a decimal string) drive rebalancing.
+portfolios = Table(
+    "portfolios",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("base_currency", String(16), nullable=False),
+    Column("target_weights", JSON, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_portfolios_owner_name"),
+)
+
+#: Which trading accounts (the ``account`` of orders) belong to which portfolio; an account is in one portfolio.
+portfolio_accounts = Table(
+    "portfolio_accounts",
+    metadata,
+    Column("account", String(128), primary_key=True),
+    Column(
+        "portfolio_id",
+        String(36),
+        ForeignKey("portfolios.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("venue", String(32), nullable=False),
+    Column("asset_class", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+#: One equity snapshot per portfolio and UTC day (values in the portfolio's base currency, decimal strings).
+performance_daily = Table(
+    "performance_daily",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "portfolio_id",
+        String(36),
+        ForeignKey("portfolios.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("day", Date, nullable=False),
+    Column("equity", String(64), nullable=False),
+    Column("cash", String(64), nullable=False),
+    Column("positions_value", String(64), nullable=False),
+    Column("realised_pnl", String(64), nullable=False),
+    Column("unrealised_pnl", String(64), nullable=False),
+    Column("fees", String(64), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("portfolio_id", "day", name="uq_performance_daily_portfolio_day"),
+)
+
+#: Users' exchange API keys, encrypted (Fernet token of a JSON object); only ``key_hint`` (the last characters of
+#: the API key) is ever shown.
+exchange_keys = Table(
+    "exchange_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("exchange", String(32), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("sandbox", Boolean, nullable=False),
+    Column("key_hint", String(16), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("rotated_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("owner", "exchange", "label", name="uq_exchange_keys_owner_exchange_label"),
+)
+
+#: Bots (:mod:`tsbot.trading.bots`): a strategy (or a followed provider) trading pairs with capital and risk limits
+#: on one account; every start, pause, stop, kill-switch trip and refusal is a row of ``bot_events``.
+bots = Table(
+    "bots",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("strategy", String(64), nullable=False),
+    Column("provider", String(128), nullable=True),
+    Column("account", String(128), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("pairs", JSON, nullable=False),
+    Column("timeframe", String(8), nullable=False),
+    Column("capital", String(64), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("risk", JSON, nullable=False),
+    Column("approval", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("owner", "name", name="uq_bots_owner_name"),
+)
+
+bot_events = Table(
+    "bot_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("bot_id", String(36), ForeignKey("bots.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("data", JSON, nullable=True),
+)
+
+#: Orders a bot proposes in approval mode, waiting for a person's one-tap decision.
+order_approvals = Table(
+    "order_approvals",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("bot_id", String(36), ForeignKey("bots.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("owner", String(128), nullable=False),
+    Column("client_order_id", String(36), nullable=False, unique=True),
+    Column("request", JSON, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+    Column("decided_by", String(128), nullable=True),
+)
+
+Index("ix_order_approvals_owner_status", order_approvals.c.owner, order_approvals.c.status)
