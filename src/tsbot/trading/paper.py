@@ -47,7 +47,7 @@ from tsbot.trading.models import (
     OrderStatus,
     OrderType,
 )
-from tsbot.trading.orders import prepare_order
+from tsbot.trading.orders import prepare_order, round_to_step
 
 _BPS = Decimal(10_000)
 
@@ -142,8 +142,8 @@ class PaperBroker:
                 raise OrderRejectedError(
                     f"no price for {request.symbol} yet: a market order needs a candle first"
                 )
-            px = self._slipped(Decimal(repr(last.close)), request.side)
-            self._fill(order, px, order.remaining_qty, True, now, (last.open_at, False))
+            self._market_fill(order, Decimal(repr(last.close)), now)
+            self._armed_from[request.client_order_id] = (last.open_at, False)
         return self._report(order)
 
     async def cancel(self, client_order_id: str, symbol: str) -> BrokerOrder:
@@ -179,33 +179,68 @@ class PaperBroker:
 
     # --- candles ---------------------------------------------------------------------------------------------
     def on_candle(self, symbol: str, bar: Bar) -> list[Fill]:
-        """Work the orders of ``symbol`` against one closed bar; returns the fills it made, in order."""
-        prices = (bar.open, bar.high, bar.low, bar.close)
-        traded = all(math.isfinite(p) for p in prices) and bar.volume > 0
+        """Work the orders of ``symbol`` against one closed bar (:meth:`open_bar` then :meth:`close_bar`); returns
+        the fills it made, in order."""
+        return self.open_bar(symbol, bar) + self.close_bar(symbol, bar)
+
+    def open_bar(self, symbol: str, bar: Bar) -> list[Fill]:
+        """The open of ``bar``: market orders fill at it, then orders the open gapped through (stop legs first when
+        ``stop_first``, then limits) fill at the open. Legs armed by a fill at this open wait for :meth:`close_bar`,
+        so a caller can place an entry's protective orders between the two calls, as a bot does on a fill."""
         made: list[Fill] = []
+        if not self._traded(bar):
+            return made
+        o = Decimal(repr(bar.open))
+        for order in self._working(symbol, bar.open_at, before=True):
+            if order.status.final:
+                continue  # cancelled by an earlier fill of its group at this open
+            fill = self._at_open(order, o, bar.open_at)
+            if fill is not None:
+                made.append(fill)
+        return made
+
+    def close_bar(self, symbol: str, bar: Bar) -> list[Fill]:
+        """The rest of ``bar``: working orders against its high and low (see the module docstring), then the bar
+        becomes the symbol's last price."""
+        made: list[Fill] = []
+        traded = self._traded(bar)
         if traded:
             o, h, lo = Decimal(repr(bar.open)), Decimal(repr(bar.high)), Decimal(repr(bar.low))
-            # market orders first; their fills arm bracket legs that work in this same bar
-            for markets_only in (True, False):
-                for order in self._working(symbol, bar.open_at):
-                    if order.status.final or markets_only != (order.request.order_type is OrderType.MARKET):
-                        continue  # (a leg cancelled by an earlier fill of its group in this bar)
-                    fill = self._try(order, o, h, lo, bar.open_at)
-                    if fill is not None:
-                        made.append(fill)
+            for order in self._working(symbol, bar.open_at):
+                if order.status.final or order.request.order_type is OrderType.MARKET:
+                    continue  # (a leg cancelled by an earlier fill of its group in this bar)
+                fill = self._try(order, o, h, lo, bar.open_at)
+                if fill is not None:
+                    made.append(fill)
         self._last[symbol] = bar if traded else self._last.get(symbol, bar)
+        return made
+
+    def fill_at_last_close(self, symbol: str) -> list[Fill]:
+        """Fill the working market orders of ``symbol`` at the last close received (slippage, taker fee): the end of
+        a replay, where the backtest closes what is open at the last close."""
+        last = self._last.get(symbol)
+        if last is None:
+            return []
+        px = Decimal(repr(last.close))
+        made: list[Fill] = []
+        for order in self._working(symbol, last.open_at):
+            if order.request.order_type is OrderType.MARKET and not order.status.final:
+                fill = self._market_fill(order, px, last.open_at)
+                if fill is not None:
+                    made.append(fill)
         return made
 
     def fills(self, client_order_id: str) -> list[Fill]:
         return list(self._fills.get(client_order_id, ()))
 
     # --- internals -------------------------------------------------------------------------------------------
-    def _working(self, symbol: str, at: datetime) -> list[Order]:
-        """Working orders of a symbol in the order the rules above work them."""
+    def _working(self, symbol: str, at: datetime, *, before: bool = False) -> list[Order]:
+        """Working orders of a symbol in the order the rules above work them; ``before``: only orders that were
+        working before this bar (what its open can fill)."""
         live = [
             o
             for o in self._orders.values()
-            if o.request.symbol == symbol and not o.status.final and self._armed(o, at)
+            if o.request.symbol == symbol and not o.status.final and self._armed(o, at, before)
         ]
 
         def rank(o: Order) -> int:
@@ -218,7 +253,11 @@ class PaperBroker:
 
         return sorted(live, key=rank)
 
-    def _armed(self, order: Order, at: datetime) -> bool:
+    @staticmethod
+    def _traded(bar: Bar) -> bool:
+        return all(math.isfinite(p) for p in (bar.open, bar.high, bar.low, bar.close)) and bar.volume > 0
+
+    def _armed(self, order: Order, at: datetime, before: bool = False) -> bool:
         parent = order.request.parent_id
         if parent is None:
             return True
@@ -226,13 +265,43 @@ class PaperBroker:
         if armed is None:
             return False
         start, same_bar = armed
-        return at >= start if same_bar else at > start
+        return at >= start if same_bar and not before else at > start
+
+    def _at_open(self, order: Order, o: Decimal, at: datetime) -> Fill | None:
+        """Fill ``order`` at the bar's open ``o`` if it is a market order or the open is through its price."""
+        r = order.request
+        if r.order_type is OrderType.MARKET:
+            return self._market_fill(order, o, at)
+        buy = r.side is OrderSide.BUY
+        if r.order_type is OrderType.LIMIT:
+            assert r.price is not None
+            if (o <= r.price) if buy else (o >= r.price):
+                return self._fill(order, o, order.remaining_qty, False, at, (at, False))
+            return None
+        if r.order_type is OrderType.STOP:
+            assert r.stop_price is not None
+            if (o >= r.stop_price) if buy else (o <= r.stop_price):
+                return self._fill(order, self._slipped(o, r.side), order.remaining_qty, True, at, (at, False))
+        return None
+
+    def _market_fill(self, order: Order, px: Decimal, at: datetime) -> Fill | None:
+        """A market order at ``px`` before slippage; a buy by quote amount gets the quantity that amount pays for,
+        fee included, rounded down to the lot. Its bracket legs work from this bar on."""
+        r = order.request
+        price = self._slipped(px, r.side)
+        qty = order.remaining_qty
+        if r.quote_qty is not None:
+            rate = self._costs.taker_fee_bps / _BPS
+            qty = round_to_step(r.quote_qty / (price * (1 + rate)), self._rules[r.symbol].lot_size)
+            if qty <= 0 or qty < self._rules[r.symbol].min_qty:
+                order.move(OrderStatus.CANCELLED, at, f"{r.quote_qty} {_quote(r)} buys less than the minimum lot")
+                return None
+            order.request = r.with_(qty=qty)  # the venue sets the quantity of a buy by amount
+        return self._fill(order, price, qty, True, at, (at, True))
 
     def _try(self, order: Order, o: Decimal, h: Decimal, lo: Decimal, at: datetime) -> Fill | None:
         r = order.request
         buy = r.side is OrderSide.BUY
-        if r.order_type is OrderType.MARKET:  # at the open: its legs work in this bar already
-            return self._fill(order, self._slipped(o, r.side), order.remaining_qty, True, at, (at, True))
         if r.order_type is OrderType.LIMIT or (
             r.order_type is OrderType.STOP_LIMIT and self._is_triggered(order, o)
         ):
@@ -333,10 +402,13 @@ class PaperBroker:
                 raise OrderRejectedError(f"cannot sell {request.qty} {base}: the account holds {held} {base}")
             return
         px = request.price or request.stop_price or (Decimal(repr(last.close)) if last else None)
-        if px is None:
-            return
         fee = max(self._costs.taker_fee_bps, self._costs.maker_fee_bps) / _BPS
-        need = request.qty * px * (1 + fee + self._costs.slippage_bps / _BPS)
+        if request.quote_qty is not None:
+            need = request.quote_qty
+        elif px is None:
+            return
+        else:
+            need = request.qty * px * (1 + fee + self._costs.slippage_bps / _BPS)
         free = self._free.get(quote, Decimal(0)) - self._locked().get(quote, Decimal(0))
         if need > free:
             raise OrderRejectedError(
@@ -374,6 +446,10 @@ class PaperBroker:
             updated_at=order.history[-1].at if order.history else None,
             reason=order.history[-1].reason if order.history else "",
         )
+
+
+def _quote(request: OrderRequest) -> str:
+    return request.symbol.split("/", 1)[1]
 
 
 def bars_from_arrays(

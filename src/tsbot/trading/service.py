@@ -110,6 +110,20 @@ class OrderService:
             await self._apply(order, answer)
         return order
 
+    async def refresh(self, client_order_id: str) -> Order:
+        """Bring one stored order up to date from the venue (new fills, status) and return it; used when a fill is
+        reported (a paper candle, a venue's execution message) instead of waiting for the next reconciliation.
+
+        Raises:
+            OrderRejectedError: no such order on this account.
+        """
+        order = await self._store.get(client_order_id)
+        if order is None or order.request.account != self._account:
+            raise OrderRejectedError(f"no order {client_order_id} on {self._account}")
+        if not order.status.final:
+            await self._settle(order, ReconcileReport())
+        return order
+
     async def reconcile(self) -> ReconcileReport:
         """Compare every stored working order and the venue's open orders; fix or report each difference."""
         report = ReconcileReport()
@@ -180,6 +194,8 @@ class OrderService:
         """Take the venue's view of an order: its id, new fills and its status, then store it."""
         now = answer.updated_at or self._clock()
         order.broker_order_id = answer.broker_order_id or order.broker_order_id
+        if order.request.quote_qty is not None and answer.qty > 0 and answer.qty != order.request.qty:
+            order.request = order.request.with_(qty=answer.qty)  # bought by amount: the venue set the quantity
         new_fills = await self._new_fills(order, answer, now)
         for fill in new_fills:
             order.add_fill(fill)

@@ -133,6 +133,7 @@ class SqlOrderStore:
     @staticmethod
     def _state(order: Order) -> dict[str, Any]:
         return {
+            "qty": _text(order.request.qty),  # a buy by quote amount gets its quantity from the venue
             "status": order.status.value,
             "broker_order_id": order.broker_order_id,
             "filled_qty": _text(order.filled_qty),
