@@ -19,8 +19,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import Timeframe
@@ -250,6 +258,20 @@ class SentimentModelConfig(_Strict):
     threads: int | None = Field(None, ge=1, le=256)
 
 
+class SecurityConfig(_Strict):
+    """Secrets at rest. ``encryption_keys``: Fernet keys (urlsafe base64 of 32 bytes) encrypting users' exchange
+    keys, newest first; the newest encrypts, all decrypt (:mod:`tsbot.adapters.secrets`). In the environment a JSON
+    list: ``TSBOT_SECURITY__ENCRYPTION_KEYS='["<new key>", "<old key>"]'``. A single string is a list of one key
+    (rather than an error message quoting it). ``SecretStr``: no ``repr`` or ``str`` of the settings shows them."""
+
+    encryption_keys: list[SecretStr] = Field(default_factory=list)
+
+    @field_validator("encryption_keys", mode="before")
+    @classmethod
+    def _one_key_is_a_list_of_one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | SecretStr) else value
+
+
 class Settings(BaseSettings):
     """All of tsbot's settings (``app.yaml`` keys at the top level, ``trading.yaml`` under ``trading``)."""
 
@@ -271,6 +293,7 @@ class Settings(BaseSettings):
     ml: MlConfig = Field(default_factory=MlConfig)
     news: NewsConfig = Field(default_factory=NewsConfig)
     sentiment_model: SentimentModelConfig = Field(default_factory=SentimentModelConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
 
     @property
     def effective_database_url(self) -> str:
@@ -355,6 +378,8 @@ def _describe(error: dict[str, Any]) -> str:
     message = error.get("msg", "invalid value")
     if error.get("type") == "extra_forbidden":
         return f"{key}: unknown key (check its spelling against the shipped app.yaml / trading.yaml)"
+    if key.startswith("security"):
+        return f"{key}: {message} (value hidden: it may hold a secret)"
     return f"{key}: {message} (got {given!r})"
 
 
@@ -367,6 +392,10 @@ def load_settings(**overrides: Any) -> Settings:
     """
     try:
         return Settings(**overrides)
+    except (
+        SettingsError
+    ) as exc:  # an environment value that is not the JSON its setting needs; names the field only
+        raise ConfigError(f"invalid configuration: {exc}") from None
     except ValidationError as exc:
         lines = "; ".join(_describe(e) for e in exc.errors(include_url=False))
         raise ConfigError(f"invalid configuration: {lines}") from None

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from tsbot.core.errors import ConfigError, OperationalError
 
+if TYPE_CHECKING:
+    from tsbot.config import Settings
+
 SETTING = "security.encryption_keys"
+#: The environment variable that sets :data:`SETTING` (a JSON list, newest key first).
+ENV_VAR = "TSBOT_SECURITY__ENCRYPTION_KEYS"
 
 
 class KeyDecryptionError(OperationalError):
@@ -120,6 +126,24 @@ class KeyVault:
         return f"KeyVault(<{self._count} key{'s' if self._count != 1 else ''} hidden>)"
 
     __str__ = __repr__
+
+
+def vault_from_settings(settings: Settings) -> KeyVault:
+    """The :class:`KeyVault` over ``settings.security.encryption_keys`` (newest first).
+
+    Raises:
+        ConfigError: no key is configured (the message names the setting, its environment variable and how to
+            generate a key), or a configured key is not a valid Fernet key (the message gives its position only).
+    """
+    keys = [secret.get_secret_value() for secret in settings.security.encryption_keys]
+    if not keys:
+        raise ConfigError(
+            f"no encryption key for exchange keys is configured: set {SETTING} (in the YAML file named by "
+            f"TSBOT_APP_CONFIG) or the environment variable {ENV_VAR} to a JSON list of Fernet keys, newest "
+            f"first (e.g. {ENV_VAR}='[\"<key>\"]'); generate a key with "
+            "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+        )
+    return KeyVault(keys)
 
 
 def _fernet(key: str, position: int) -> Fernet:

@@ -126,7 +126,7 @@ class AlpacaBroker:
             raw_data=True,
             url_override=base_url.rstrip("/") if base_url else None,
         )
-        self._base_url = str(self._client._base_url)
+        self._base_url = str(getattr(self._client._base_url, "value", self._client._base_url))
         # Retries belong to this adapter, which waits without blocking a thread (see the module docstring).
         self._client._retry = 0
         self._client._session.close()
