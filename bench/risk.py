@@ -9,7 +9,13 @@ passes. Also timed, for reference: an order the sizing cuts down (its reason is 
 Each figure is over ``--n`` calls after a warm-up, one ``perf_counter`` pair per call. Goal: median under 100 us,
 against a required budget of 10 ms per check.
 
-Run: ``python bench/risk.py [--n 20000]``.
+Signal to order (paper): a ``fused`` bot paper-trades bundled BTC/USDT 1h candles bar by bar on an SQLite order
+store. Timed from a closed bar reaching the bot to its entry order stored and accepted by the paper broker: the
+signal computed from the candles up to the bar (the same code as ``tsbot scan``), the risk check, the order stored
+NEW, sent, acknowledged and stored OPEN. Only bars that produced an entry order count. Goal: median under 50 ms,
+against a required budget of 300 ms.
+
+Run: ``python bench/risk.py [--n 20000] [--bars 4000]``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from tsbot.trading.risk import RiskDecision, RiskLimits, RiskManager, RiskState
 
 GOAL_US = 100.0
 BUDGET_MS = 10.0  # the budget a risk check is required to stay within
+SIGNAL_GOAL_MS = 50.0
+SIGNAL_BUDGET_MS = 300.0  # the budget from a closed bar to its order
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)  # a Tuesday, 11:00 in New York
 console = Console()
 
@@ -132,6 +140,70 @@ def other_timings(n: int, hours: MarketHours) -> dict[str, list[float]]:
     }
 
 
+async def _signal_to_order(bars: int, folder: str) -> tuple[list[float], list[float]]:
+    from tsbot.adapters.bundled import bundled_series, read_bundled_rows
+    from tsbot.adapters.storage.database import create_engine, upgrade
+    from tsbot.adapters.storage.orders import SqlOrderStore
+    from tsbot.backtest.models import BacktestConfig
+    from tsbot.backtest.strategies import build_strategy
+    from tsbot.config import TradingConfig
+    from tsbot.market.validation import validate_rows
+    from tsbot.trading.bot import BotSettings, SignalBot
+    from tsbot.trading.paper import Bar, PaperBroker
+    from tsbot.trading.replay import ReplayClock, paper_costs
+    from tsbot.trading.service import OrderService
+
+    item = next(s for s in bundled_series() if s.key.symbol == "BTC/USDT")
+    frame = validate_rows(read_bundled_rows(item), item.key.timeframe).frame.window(0, bars)
+    engine = create_engine(f"sqlite+aiosqlite:///{folder}/bench.sqlite")
+    await upgrade(engine)
+    config = BacktestConfig(allow_short=False)
+    rules = {
+        "BTC/USDT": MarketRules(
+            "BTC/USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"), Decimal(5)
+        )
+    }
+    clock = ReplayClock()
+    account = "paper:bench"
+    broker = PaperBroker(
+        account, rules=rules, balances={"USDT": Decimal(10_000)}, costs=paper_costs(config), clock=clock
+    )
+    service = OrderService(SqlOrderStore(engine), broker, account, clock=clock)
+    limits = RiskLimits(max_position_ratio=Decimal(1), cooldown_after_stop=None, max_daily_loss_ratio=None)
+    settings = BotSettings("bench", account, Decimal(10_000), ("BTC/USDT",), config, limits)
+    bot = SignalBot(settings, build_strategy("fused", TradingConfig()), service, rules=rules, clock=clock)
+    entries: list[float] = []
+    every: list[float] = []
+    try:
+        for i in range(len(frame)):
+            t = int(frame.open_time_ms[i])
+            clock.now = datetime.fromtimestamp((t + 3_600_000) / 1000, UTC)
+            prices = (frame.open[i], frame.high[i], frame.low[i], frame.close[i], frame.volume[i])
+            bar = Bar(datetime.fromtimestamp(t / 1000, UTC), *(float(p) for p in prices))
+            await bot.on_fills(broker.open_bar("BTC/USDT", bar))
+            await bot.on_fills(broker.close_bar("BTC/USDT", bar))
+            before = len(bot.events)
+            start = time.perf_counter()
+            await bot.on_close("BTC/USDT", frame.window(0, i + 1))
+            took = (time.perf_counter() - start) * 1e3
+            every.append(took)
+            if any(e.kind == "order" and e.message.startswith("fused ") for e in bot.events[before:]):
+                entries.append(took)
+    finally:
+        await engine.dispose()
+    return entries, every
+
+
+def signal_to_order_timings(bars: int) -> tuple[list[float], list[float]]:
+    """Milliseconds from a closed bar to its stored, accepted entry order (bars that made one), and of every
+    bar's decision, over the first ``bars`` bundled BTC/USDT 1h candles (see the module docstring)."""
+    import asyncio
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return asyncio.run(_signal_to_order(bars, folder))
+
+
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
@@ -139,6 +211,7 @@ def p99(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=20_000, help="timed calls per case")
+    parser.add_argument("--bars", type=int, default=4_000, help="bundled BTC/USDT bars for signal to order")
     args = parser.parse_args()
 
     start = time.perf_counter()
@@ -162,6 +235,18 @@ def main() -> None:
         highlight=False,
     )
     console.print(f"market hours built once in {build_ms:.0f} ms (NYSE sessions 2026-2027)", highlight=False)
+
+    entries, every = signal_to_order_timings(args.bars)
+    median = statistics.median(entries)
+    p90 = statistics.quantiles(entries, n=10, method="inclusive")[8]
+    verdict = "[green]met[/]" if median < SIGNAL_GOAL_MS else "[red]not met[/]"
+    console.print(
+        f"signal to order (paper, SQLite store), {len(entries)} entry orders over {len(every):,} bars: median "
+        f"{median:.1f} ms, p90 {p90:.1f} ms, max {max(entries):.1f} ms (every bar's decision: median "
+        f"{statistics.median(every):.2f} ms); goal: median under {SIGNAL_GOAL_MS:.0f} ms: {verdict}; "
+        f"{SIGNAL_BUDGET_MS / median:,.0f} x under the {SIGNAL_BUDGET_MS:.0f} ms budget",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":
