@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tsbot.adapters.llm.openai_chat import build_chat_model
+from tsbot.adapters.secrets import vault_from_settings
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
+from tsbot.adapters.storage.exchange_keys import SqlExchangeKeyStore
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.ml_models import SqlModelRegistry
-from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.orders import SqlOrderStore
+from tsbot.adapters.storage.portfolios import SqlPortfolioStore
+from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
@@ -40,6 +43,7 @@ class Services:
     tracked_signals: SqlTrackedSignalStore
     models: SqlModelRegistry
     orders: SqlOrderStore
+    portfolios: SqlPortfolioStore
     ml_source: ActiveModelSource | None = None
 
     async def active_model(self) -> MlScorer | None:
@@ -51,6 +55,14 @@ class Services:
         if self.ml_source is None:
             self.ml_source = ActiveModelSource(self.models, self.settings.ml.model_name)
         return await self.ml_source.scorer()
+
+    def exchange_keys(self) -> SqlExchangeKeyStore:
+        """Users' exchange keys, encrypted with ``settings.security.encryption_keys``.
+
+        Raises:
+            tsbot.core.errors.ConfigError: no encryption key is configured (the message says how to set one).
+        """
+        return SqlExchangeKeyStore(self.db, vault_from_settings(self.settings))
 
     def scan_service(self) -> ScanService:
         """A :class:`ScanService` over these stores and the settings' trading configuration, scoring with the
@@ -84,6 +96,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             tracked_signals=SqlTrackedSignalStore(db),
             models=SqlModelRegistry(db),
             orders=SqlOrderStore(db),
+            portfolios=SqlPortfolioStore(db),
         )
     finally:
         await db.dispose()

@@ -103,20 +103,7 @@ class SqlOrderStore:
                 .where(order_fills.c.client_order_id == client_order_id)
                 .order_by(order_fills.c.filled_at, order_fills.c.id)
             )
-            return [
-                Fill(
-                    m["fill_id"],
-                    m["client_order_id"],
-                    m["symbol"],
-                    OrderSide(m["side"]),
-                    Decimal(m["qty"]),
-                    Decimal(m["price"]),
-                    Decimal(m["fee"]),
-                    m["fee_currency"],
-                    m["filled_at"],
-                )
-                for m in (r._mapping for r in rows)
-            ]
+            return [self._fill(r._mapping) for r in rows]
 
     async def working(self, account: str) -> list[Order]:
         live = [OrderStatus.NEW.value, OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value]
@@ -129,6 +116,51 @@ class SqlOrderStore:
                 )
             ).all()
             return [await self._order(conn, r._mapping) for r in rows]
+
+    async def recent(
+        self,
+        *,
+        accounts: Sequence[str] | None = None,
+        statuses: Sequence[OrderStatus] | None = None,
+        limit: int = 100,
+    ) -> list[Order]:
+        """Orders of ``accounts`` (None: all) in ``statuses`` (None: any), newest first, at most ``limit``."""
+        query = (
+            select(orders).order_by(orders.c.created_at.desc(), orders.c.client_order_id.desc()).limit(limit)
+        )
+        if accounts is not None:
+            query = query.where(orders.c.account.in_(list(accounts)))
+        if statuses is not None:
+            query = query.where(orders.c.status.in_([s.value for s in statuses]))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            return [await self._order(conn, r._mapping) for r in rows]
+
+    async def account_fills(self, accounts: Sequence[str]) -> list[tuple[str, Fill]]:
+        """Every stored fill of the orders of ``accounts`` as ``(account, fill)``, oldest first."""
+        query = (
+            select(orders.c.account, order_fills)
+            .join(orders, orders.c.client_order_id == order_fills.c.client_order_id)
+            .where(orders.c.account.in_(list(accounts)))
+            .order_by(order_fills.c.filled_at, order_fills.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(r._mapping["account"], self._fill(r._mapping)) for r in rows]
+
+    @staticmethod
+    def _fill(m: Mapping[str, Any]) -> Fill:
+        return Fill(
+            m["fill_id"],
+            m["client_order_id"],
+            m["symbol"],
+            OrderSide(m["side"]),
+            Decimal(m["qty"]),
+            Decimal(m["price"]),
+            Decimal(m["fee"]),
+            m["fee_currency"],
+            m["filled_at"],
+        )
 
     @staticmethod
     def _state(order: Order) -> dict[str, Any]:
