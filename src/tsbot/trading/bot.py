@@ -24,13 +24,13 @@ entries are not traded (no built-in strategy uses them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from tsbot.backtest.models import EntryKind, FillAt, Sizing
 from tsbot.backtest.strategies.base import SeriesContext, Strategy
 from tsbot.market.models import CandleFrame
-from tsbot.trading.bot_state import BotEvent, BotSettings, BotTrade, EntryPlan, Sleeve
+from tsbot.trading.bot_state import BotEvent, BotSettings, BotTrade, EntryPlan, Sleeve, dec, opt, utc_text
 from tsbot.trading.models import Fill, MarketRules, OrderRejectedError, OrderRequest, OrderSide, OrderType
 from tsbot.trading.orders import client_order_id, round_to_step
 from tsbot.trading.risk import RiskManager, RiskState
@@ -38,15 +38,6 @@ from tsbot.trading.service import OrderService
 
 _ZERO = Decimal(0)
 _BPS = Decimal(10_000)
-
-
-def _dec(x: float) -> Decimal:
-    return Decimal(repr(float(x)))
-
-
-def _opt(x: float) -> Decimal | None:
-    """A plan price as a Decimal; None for NaN (none asked for)."""
-    return None if x != x else _dec(x)
 
 
 class SignalBot:
@@ -197,7 +188,7 @@ class SignalBot:
         n = len(history)
         close = float(history.close[-1])
         if close == close:
-            s.last_close = _dec(close)
+            s.last_close = dec(close)
         self._mark()
         if s.side and s.exiting is None:
             await self._manage(s, history)
@@ -221,9 +212,9 @@ class SignalBot:
         targets = [t for t in plan.take_profit[-1] if t == t]
         k = len(targets)
         split = list(plan.take_profit_split[:k]) if k else []
-        stop, trail = _opt(plan.stop_loss[-1]), _opt(plan.trailing_stop[-1])
+        stop, trail = opt(plan.stop_loss[-1]), opt(plan.trailing_stop[-1])
         await self._enter(
-            s, EntryPlan(d, stop, [_dec(t) for t in targets], [_dec(x) for x in split], trail), history
+            s, EntryPlan(d, stop, [dec(t) for t in targets], [dec(x) for x in split], trail), history
         )
 
     async def _manage(self, s: Sleeve, history: CandleFrame) -> None:
@@ -236,8 +227,8 @@ class SignalBot:
         stop, trailing = s.base_stop, False
         if plan.trail is not None:
             favour = float(history.high[-1] if s.side > 0 else history.low[-1])
-            if favour == favour and s.side * (_dec(favour) - s.trail_ref) > 0:
-                s.trail_ref = _dec(favour)
+            if favour == favour and s.side * (dec(favour) - s.trail_ref) > 0:
+                s.trail_ref = dec(favour)
             trail = s.trail_ref - s.side * plan.trail
             if stop is None or s.side * (trail - stop) > 0:
                 stop, trailing = trail, True
@@ -277,7 +268,7 @@ class SignalBot:
         quote = budget if side is OrderSide.BUY and cfg.sizing is Sizing.FIXED_FRACTION else None
         request = OrderRequest(
             cid, self.settings.account, s.symbol, side, OrderType.MARKET, qty,
-            reason=f"{self.strategy.name} {side.value} signal on {s.symbol} at the close of {_utc(t)}",
+            reason=f"{self.strategy.name} {side.value} signal on {s.symbol} at the close of {utc_text(t)}",
             quote_qty=quote,
         )  # fmt: skip
         decision = self._risk.check(
@@ -396,6 +387,6 @@ class SignalBot:
         self._mark()
         return self.state.equity
 
-
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    def cash(self) -> Decimal:
+        """The quote currency the bot's sleeves hold (not in positions)."""
+        return sum((s.cash for s in self._sleeves.values()), _ZERO)

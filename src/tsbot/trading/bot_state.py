@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tsbot.backtest.models import BacktestConfig
@@ -13,6 +13,21 @@ from tsbot.trading.models import Fill
 from tsbot.trading.risk import RiskLimits
 
 _ZERO = Decimal(0)
+
+
+def dec(x: float) -> Decimal:
+    """A float price or quantity as the Decimal of its shortest repr (what the float prints as)."""
+    return Decimal(repr(float(x)))
+
+
+def opt(x: float) -> Decimal | None:
+    """A plan price as a Decimal; None for NaN (none asked for)."""
+    return None if x != x else dec(x)
+
+
+def utc_text(ms: int) -> str:
+    """Milliseconds since the epoch as ``YYYY-MM-DD HH:MM UTC``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @dataclass(frozen=True, slots=True)

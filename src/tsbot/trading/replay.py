@@ -13,9 +13,9 @@ close time (UTC), so a replay's stored orders carry the times they would have ha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from tsbot.backtest.models import BacktestConfig, FillAt
@@ -67,6 +67,7 @@ async def replay(
     start_ms: int | None = None,
     end_ms: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    daily: Callable[[date, SignalBot], Awaitable[None]] | None = None,
 ) -> ReplayResult:
     """Run ``bot`` on ``broker`` over ``series`` (symbol -> candles oldest first, with warm-up history before
     ``start_ms``), trading bars whose open time is in ``[start_ms, end_ms]``.
@@ -75,6 +76,7 @@ async def replay(
         bar_ms: the timeframe in milliseconds (a bar's close time is its open time plus this).
         contexts: point-in-time sentiment and ML per symbol, aligned with its candles.
         progress: called with (bars done, bars in all) after each bar.
+        daily: awaited with each UTC day and the bot after the last bar closing in that day (an equity snapshot).
 
     Raises:
         ValueError: a symbol of ``series`` that the bot does not trade.
@@ -92,9 +94,13 @@ async def replay(
     order = {symbol: k for k, symbol in enumerate(series)}
     steps.sort(key=lambda step: (step[0], order[step[1]]))
     total = len(steps)
+    day: date | None = None
     for done, (t, symbol, i) in enumerate(steps, start=1):
         frame = series[symbol]
         clock.now = datetime.fromtimestamp((t + bar_ms) / 1000, UTC)
+        if daily is not None and day is not None and clock.now.date() != day:
+            await daily(day, bot)
+        day = clock.now.date()
         bar = Bar(
             datetime.fromtimestamp(t / 1000, UTC),
             float(frame.open[i]),
@@ -112,4 +118,6 @@ async def replay(
     await bot.finish()
     for symbol in series:
         await bot.on_fills(broker.fill_at_last_close(symbol))
+    if daily is not None and day is not None:
+        await daily(day, bot)
     return ReplayResult(list(bot.trades), list(bot.events), total, bot.equity())
