@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tsbot.adapters.llm.openai_chat import build_chat_model
 from tsbot.adapters.secrets import vault_from_settings
+from tsbot.adapters.storage.bots import SqlBotStore
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.exchange_keys import SqlExchangeKeyStore
@@ -44,6 +45,7 @@ class Services:
     models: SqlModelRegistry
     orders: SqlOrderStore
     portfolios: SqlPortfolioStore
+    bots: SqlBotStore
     ml_source: ActiveModelSource | None = None
 
     async def active_model(self) -> MlScorer | None:
@@ -97,6 +99,7 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
             models=SqlModelRegistry(db),
             orders=SqlOrderStore(db),
             portfolios=SqlPortfolioStore(db),
+            bots=SqlBotStore(db),
         )
     finally:
         await db.dispose()

@@ -20,9 +20,21 @@ from decimal import Decimal
 
 from tsbot.backtest.models import BacktestConfig, FillAt
 from tsbot.backtest.strategies.base import SeriesContext
+from tsbot.core.enums import AssetClass
 from tsbot.market.models import CandleFrame
+from tsbot.signals.engine import price_decimals
 from tsbot.trading.bot import BotEvent, BotTrade, SignalBot
+from tsbot.trading.models import MarketRules
 from tsbot.trading.paper import Bar, PaperBroker, PaperCosts
+
+
+def paper_rules(symbol: str, asset_class: AssetClass, price: float) -> MarketRules:
+    """Market rules for a paper market with no venue to ask: a tick that shows 6 significant digits of ``price``
+    (:func:`~tsbot.signals.engine.price_decimals`), lots of 1e-8 for crypto and 1e-4 shares for stocks (fractional
+    shares, as Alpaca trades them), a minimum order value of 1 quote unit."""
+    tick = Decimal(1).scaleb(-price_decimals(price))
+    lot = Decimal("0.00000001") if asset_class is AssetClass.CRYPTO else Decimal("0.0001")
+    return MarketRules(symbol, tick, lot, lot, Decimal(1), asset_class=asset_class)
 
 
 def paper_costs(config: BacktestConfig) -> PaperCosts:

@@ -72,7 +72,7 @@ def parse_params(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
+def parse_window(start: str | None, end: str | None) -> tuple[int | None, int | None]:
     start_ms = to_ms(parse_utc(start)) if start else None
     end_ms = to_ms(parse_utc(end)) if end else None
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
@@ -107,7 +107,7 @@ async def _load(
         return data, hooks
 
 
-def _progress() -> Progress:
+def progress_bar() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -210,7 +210,7 @@ def backtest_command(
     settings = settings_or_exit()
     try:
         strat = build_strategy(strategy, settings.trading, parse_params(params))
-        start_ms, end_ms = _window(start, end)
+        start_ms, end_ms = parse_window(start, end)
         config = BacktestConfig(
             initial_equity=capital,
             fill=FillAt(fill),
@@ -236,7 +236,7 @@ def backtest_command(
     extra: dict[str, Any] = {"strategy": strat.describe()}
     try:
         if walk_forward:
-            with _progress() as bar:
+            with progress_bar() as bar:
                 task = bar.add_task("walk-forward folds", total=folds)
                 wf = run_walk_forward(
                     strat,
@@ -327,7 +327,7 @@ def lookahead_command(
         _load(settings, strategies[0], symbols, timeframe, None, sentiment=True, ml=False, walk_forward=False)
     )
     reports = []
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("checking", total=len(strategies) * len(data))
         for strat in strategies:
             for item in data:
@@ -391,7 +391,7 @@ def optimize_command(
     settings = settings_or_exit()
     try:
         strat = build_strategy(strategy, settings.trading)
-        start_ms, end_ms = _window(start, end)
+        start_ms, end_ms = parse_window(start, end)
     except TsbotError as exc:
         raise _fail(str(exc)) from None
     config = BacktestConfig(taker_fee_bps=fee_bps)
@@ -399,7 +399,7 @@ def optimize_command(
         _load(settings, strat, symbols, timeframe, end_ms, sentiment=sentiment, ml=False, walk_forward=True)
     )
     try:
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task("trials", total=trials)
             update: Callable[[int, int], None] = lambda done, total: bar.update(task, completed=done)  # noqa: E731
             found = optimize(

@@ -1,0 +1,239 @@
+"""``tsbot bot start|status|pause|resume|stop|replay``: trading bots on the command line.
+
+There are no user accounts on the command line: ``--owner`` (default ``local``) stands for the machine's operator.
+A bot started here is recorded as running; ``tsbot bot replay`` paper-trades it bar by bar over stored candles now,
+storing its orders, its events and a daily equity snapshot of its portfolio, and shows the backtest of the same
+bars beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from tsbot.apps.cli.backtest import parse_params, parse_window, progress_bar
+from tsbot.apps.cli.common import console, run, settings_or_exit
+from tsbot.backtest.models import BacktestConfig, Sizing
+from tsbot.core.enums import AssetClass
+from tsbot.core.errors import ConfigError, NotFoundError
+from tsbot.core.time import utc_now
+from tsbot.trading.bots import BotConfig, BotStatus
+from tsbot.trading.risk import RiskLimits
+from tsbot.wiring import Services, open_services
+
+bot_app = typer.Typer(
+    help="Trading bots: a strategy with capital, risk limits and pairs, acting on signals through risk and a broker.",
+    no_args_is_help=True,
+)
+
+Owner = Annotated[str, typer.Option("--owner", help="whose bot (the command line's operator by default)")]
+
+
+def bot_config(risk: RiskLimits) -> BacktestConfig:
+    """The engine rules a bot trades by, from its risk limits: sized from the stop distance at the risk per trade
+    (else a fixed fraction), at most the largest position share of equity, shorts only when allowed."""
+    fraction = float(risk.max_position_ratio) if risk.max_position_ratio is not None else 1.0
+    if risk.risk_per_trade_ratio is None:
+        return BacktestConfig(fraction_ratio=min(fraction, 1.0), allow_short=risk.allow_short)
+    return BacktestConfig(
+        sizing=Sizing.RISK,
+        risk_per_trade_ratio=float(risk.risk_per_trade_ratio),
+        fraction_ratio=min(fraction, 1.0),
+        allow_short=risk.allow_short,
+    )
+
+
+async def _portfolio_account(services: Services, owner: str, name: str) -> str:
+    """The paper account of the owner's portfolio ``name``, creating the portfolio when there is none."""
+    found = [p for p in await services.portfolios.list(owner) if p.name == name]
+    info = found[0] if found else await services.portfolios.create(owner, name)
+    account = f"paper:{info.id}"
+    if account not in {a.account for a in info.accounts}:
+        await services.portfolios.attach_account(info.id, account, "paper", AssetClass.CRYPTO.value)
+    return account
+
+
+@bot_app.command("start")
+def start_command(
+    name: Annotated[str, typer.Argument(help="the bot's name (unique per owner)")],
+    strategy: Annotated[str, typer.Option(help="scalping, swing, ai_adaptive, fused, sma_cross or follow")],
+    pairs: Annotated[list[str], typer.Option("--pairs", help="BASE/QUOTE symbols it trades")],
+    capital: Annotated[str, typer.Option(help="quote currency it may use, split equally over the pairs")],
+    timeframe: Annotated[str, typer.Option(help="the bar it trades on")] = "1h",
+    portfolio: Annotated[
+        str | None, typer.Option(help="portfolio (paper account) it trades in; default: its name")
+    ] = None,
+    provider: Annotated[
+        str | None, typer.Option(help="with --strategy follow: the provider to follow")
+    ] = None,
+    approval: Annotated[bool, typer.Option(help="each order waits for a person's approval")] = False,
+    risk_per_trade: Annotated[
+        float, typer.Option(help="share of equity lost at the stop-loss (0: off)")
+    ] = 0.01,
+    max_position: Annotated[float, typer.Option(help="largest position as a share of equity")] = 0.2,
+    max_daily_loss: Annotated[
+        float, typer.Option(help="daily loss that trips the kill switch (0: off)")
+    ] = 0.05,
+    param: Annotated[list[str] | None, typer.Option("--param", help="strategy parameter NAME=NUMBER")] = None,
+    owner: Owner = "local",
+) -> None:
+    """Record a new running bot on a paper account (its portfolio is created when needed)."""
+    settings = settings_or_exit()
+    risk = RiskLimits(
+        risk_per_trade_ratio=Decimal(repr(risk_per_trade)) if risk_per_trade > 0 else None,
+        max_position_ratio=Decimal(repr(max_position)),
+        max_daily_loss_ratio=Decimal(repr(max_daily_loss)) if max_daily_loss > 0 else None,
+    )
+
+    async def _start() -> BotConfig:
+        async with open_services(settings) as services:
+            account = await _portfolio_account(services, owner, portfolio or name)
+            config = BotConfig.new(
+                owner, name, strategy, pairs, capital, account=account, provider=provider,
+                timeframe=timeframe, params=parse_params(param), risk=risk, approval=approval, now=utc_now(),
+            )  # fmt: skip
+            return await services.bots.create(config)
+
+    bot = run(_start())
+    console.print(
+        f"bot [bold]{bot.name}[/] running: {bot.strategy} on {', '.join(bot.pairs)} {bot.timeframe}, capital "
+        f"{bot.capital} on {bot.account}; paper-trade it over stored candles with `tsbot bot replay {bot.name}`",
+        highlight=False,
+    )
+
+
+def _move(name: str, owner: str, target: BotStatus, verb: str, reason: str | None) -> None:
+    settings = settings_or_exit()
+
+    async def _go() -> BotConfig:
+        async with open_services(settings) as services:
+            bot = await services.bots.by_name(owner, name)
+            why = reason or f"{verb} from the command line by {owner}"
+            return await services.bots.set_status(bot.id, target, why, utc_now(), owner)
+
+    bot = run(_go())
+    console.print(f"bot {bot.name}: {bot.status.value} ({bot.status_reason})", highlight=False)
+
+
+Reason = Annotated[str | None, typer.Option(help="why, recorded with the change")]
+
+
+@bot_app.command("pause")
+def pause_command(name: str, reason: Reason = None, owner: Owner = "local") -> None:
+    """Pause a bot: it opens nothing new until resumed."""
+    _move(name, owner, BotStatus.PAUSED, "paused", reason)
+
+
+@bot_app.command("resume")
+def resume_command(name: str, reason: Reason = None, owner: Owner = "local") -> None:
+    """Resume a paused bot, or one its kill switch stopped."""
+    _move(name, owner, BotStatus.RUNNING, "resumed", reason)
+
+
+@bot_app.command("stop")
+def stop_command(name: str, reason: Reason = None, owner: Owner = "local") -> None:
+    """Stop a bot for good."""
+    _move(name, owner, BotStatus.STOPPED, "stopped", reason)
+
+
+@bot_app.command("status")
+def status_command(
+    name: Annotated[
+        str | None, typer.Argument(help="one bot (with its latest events); all when left out")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    owner: Owner = "local",
+) -> None:
+    """The owner's bots: strategy, pairs, capital, status and why; with a name, its latest events too."""
+    settings = settings_or_exit()
+
+    async def _status() -> tuple[list[BotConfig], list[Any]]:
+        async with open_services(settings) as services:
+            if name is None:
+                return await services.bots.list(owner), []
+            bot = await services.bots.by_name(owner, name)
+            return [bot], await services.bots.events(bot.id, limit=15)
+
+    found, events = run(_status())
+    if as_json:
+        out = [
+            {
+                "name": b.name, "strategy": b.strategy, "provider": b.provider, "pairs": list(b.pairs),
+                "timeframe": b.timeframe, "capital": str(b.capital), "account": b.account, "mode": b.mode.value,
+                "approval": b.approval, "status": b.status.value, "status_reason": b.status_reason,
+                "updated_at": b.updated_at.isoformat(),
+                "events": [{"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events],
+            }
+            for b in found
+        ]  # fmt: skip
+        console.print_json(json.dumps(out))
+        return
+    if not found:
+        console.print(f"no bots for {owner}; start one with `tsbot bot start`", highlight=False)
+        return
+    table = Table(title="Bots", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("name", "strategy", "pairs", "capital", "account", "status", "why"):
+        table.add_column(column)
+    for b in found:
+        what = b.strategy if b.provider is None else f"follow {b.provider}"
+        table.add_row(
+            b.name, what, ", ".join(b.pairs), str(b.capital), b.account, b.status.value, b.status_reason
+        )
+    console.print(table)
+    for e in events:
+        console.print(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:<11} {e.message}", highlight=False)
+
+
+@bot_app.command("replay")
+def replay_command(
+    name: str,
+    start: Annotated[
+        str | None, typer.Option(help="first bar (ISO date / time, UTC); default 90 days back")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="last bar (ISO date / time, UTC); default the newest")
+    ] = None,
+    owner: Owner = "local",
+) -> None:
+    """Paper-trade a running bot bar by bar over stored candles: its orders, events and daily equity are stored."""
+    from tsbot.apps.cli.bot_replay import run_replay
+
+    settings = settings_or_exit()
+    try:
+        start_ms, end_ms = parse_window(start, end)
+    except ConfigError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+
+    async def _replay() -> dict[str, Any]:
+        async with open_services(settings) as services:
+            bot = await services.bots.by_name(owner, name)
+            if bot.status is not BotStatus.RUNNING:
+                raise NotFoundError(f"bot {bot.name} is {bot.status.value}: resume it to replay it")
+            with progress_bar() as bar:
+                task = bar.add_task(f"replaying {bot.name}", total=None)
+                return await run_replay(
+                    services, bot, bot_config(bot.risk), start_ms, end_ms,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                )  # fmt: skip
+
+    report = run(_replay())
+    table = Table(title=f"Paper replay of {name}", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("")
+    table.add_column("paper bot", justify="right")
+    table.add_column("backtest, same bars", justify="right")
+    for label, key in (("trades", "trades"), ("final equity", "equity"), ("P&L", "pnl")):
+        table.add_row(label, str(report["paper"][key]), str(report["backtest"][key]))
+    console.print(table)
+    console.print(
+        f"{report['bars']:,} bars from {report['start']} to {report['end']} UTC; {report['orders']} orders on the "
+        "account; "
+        f"{report['refused']} signals refused by risk; {report['days']} daily snapshots in portfolio "
+        f"{report['portfolio']}",
+        highlight=False,
+    )
