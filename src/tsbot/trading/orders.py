@@ -11,7 +11,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from tsbot.trading.models import MarketRules, OrderRejectedError, OrderRequest, OrderSide, OrderType
 
 #: Venues accept client ids of up to 36 characters from this set (Binance ``newClientOrderId``, Alpaca
-#: ``client_order_id`` 48, Kraken ``cl_ord_id`` 36, Coinbase ``client_order_id`` UUID-length).
+#: ``client_order_id`` 48, Coinbase ``client_order_id`` UUID-length). Kraken's ``cl_ord_id`` takes only a UUID,
+#: 32 hex digits or up to 18 characters: its broker sends a UUID derived from our id and maps it back.
 CLIENT_ID_MAX = 36
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 

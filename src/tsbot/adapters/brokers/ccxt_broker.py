@@ -4,6 +4,9 @@
 Orders carry our ``client_order_id`` as the venue's client id (Binance ``newClientOrderId``, Kraken
 ``cl_ord_id``, Coinbase ``client_order_id``) and are looked up by it, so a retried or repeated :meth:`place`
 never opens a second order: when the venue answers "duplicate", the existing order is fetched and returned.
+Kraken refuses a repeated ``cl_ord_id`` only while its order is open, and only UUID-like ids: ours goes UUID-shaped
+(:func:`venue_client_id`) and is looked up before every send. On Kraken and Coinbase a failed send is looked up
+before its retry; Coinbase cannot look up by client id, so its open and latest 100 orders of the symbol are searched.
 
 Errors are translated at this edge: timeouts, HTTP 429 / 5xx and dropped connections (ccxt's
 ``OperationFailed`` family) are retried ``retries`` times with exponential backoff, then raise
@@ -25,10 +28,13 @@ import ccxt
 import ccxt.async_support as ccxt_async
 
 from tsbot.adapters.brokers.ccxt_mapping import (
+    ccxt_config,
     dec,
     is_duplicate,
     order_from_ccxt,
+    order_params,
     rules_from_market,
+    venue_client_id,
     venue_message,
 )
 from tsbot.core.errors import ExchangeError, ExchangeUnavailableError
@@ -40,7 +46,6 @@ from tsbot.trading.models import (
     OrderRejectedError,
     OrderRequest,
     OrderStatus,
-    OrderType,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,19 +53,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SUPPORTED_EXCHANGES = ("binance", "coinbase", "kraken")
-#: The create-order parameter ccxt forwards as the venue's client order id.
-_CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kraken": "clientOrderId", "coinbase": "client_order_id"}
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {
-        "defaultType": "spot",
-        "fetchMarkets": {"types": ["spot"]},
-        "fetchCurrencies": False,
-        "fetchMargins": False,
-        "fetchOpenOrders": {"warnWithoutSymbol": False},
-    },
-    "kraken": {},
-    "coinbase": {"fetchCurrencies": False},
-}
 
 
 class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -126,7 +118,7 @@ class CcxtBroker:
             "secret": secret,
             "timeout": max(1, int(timeout_s * 1000)),
             "enableRateLimit": True,
-            "options": _OPTIONS[ident],
+            **ccxt_config(ident),
             "logger": _RedactingLogger(logging.getLogger(f"{__name__}.http"), self._secrets),
         }
         if password:
@@ -143,6 +135,7 @@ class CcxtBroker:
             urls["api"] = api
             self._exchange.urls = urls
         self._venue_ids: dict[str, str] = {}
+        self._our_ids: dict[str, str] = {}  # the venue's client id -> ours, where they differ (Kraken)
 
     def __repr__(self) -> str:
         sandbox = bool(getattr(self._exchange, "isSandboxModeEnabled", False))
@@ -166,11 +159,21 @@ class CcxtBroker:
         exc.__suppress_context__ = True
         return exc
 
-    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """``fn()`` with temporary failures retried; other ccxt errors propagate untranslated."""
+    async def _call(
+        self,
+        what: str,
+        fn: Callable[[], Awaitable[T]],
+        before_retry: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """``fn()`` with temporary failures retried; other ccxt errors propagate untranslated. Before each retry
+        ``before_retry()`` runs first, and what it returns (when not None) is the result."""
         attempt = 0
         while True:
             try:
+                if attempt and before_retry is not None:
+                    found = await before_retry()
+                    if found is not None:
+                        return found
                 return await fn()
             except ccxt.OperationFailed as exc:
                 detail = venue_message(exc)
@@ -238,21 +241,20 @@ class CcxtBroker:
             ExchangeUnavailableError: still failing after the retries. ExchangeError: other refusals.
         """
         await self._market(request.symbol)
-        cid = request.client_order_id
-        ccxt_type = "limit" if request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT) else "market"
-        params: dict[str, Any] = {_CLIENT_ID_PARAM[self.exchange_id]: cid}
-        if request.stop_price is not None and request.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
-            params["triggerPrice"] = f"{request.stop_price:f}"
-        price = f"{request.price:f}" if request.price is not None and ccxt_type == "limit" else None
-        what = (
-            f"order {cid} ({request.side.value} {request.qty:f} {request.symbol} {request.order_type.value})"
-        )
+        cid, symbol = request.client_order_id, request.symbol
+        # Kraken accepts a cl_ord_id again once its order closed: look before sending, and before resending
+        if self.exchange_id == "kraken" and (known := await self.fetch_order(cid, symbol)) is not None:
+            logger.info("%s: %s already known to the venue; returning it", self.name, cid)
+            return known
+        ccxt_type, price, params = order_params(self.exchange_id, request, self._venue_cid(cid))
+        what = f"order {cid} ({request.side.value} {request.qty:f} {symbol} {request.order_type.value})"
         try:
             data = await self._call(
                 f"place {what}",
                 lambda: self._exchange.create_order(
-                    request.symbol, ccxt_type, request.side.value, f"{request.qty:f}", price, dict(params)
+                    symbol, ccxt_type, request.side.value, f"{request.qty:f}", price, dict(params)
                 ),
+                (lambda: self._lookup(cid, symbol)) if self.exchange_id != "binance" else None,
             )
         except ccxt.BaseError as exc:
             if is_duplicate(exc):
@@ -268,10 +270,22 @@ class CcxtBroker:
             fetched = await self.fetch_order(cid, request.symbol)
             if fetched is not None:
                 return fetched
-        return order_from_ccxt(data, symbol=request.symbol, client_order_id=cid, request=request)
+        return order_from_ccxt(self._ours(data), symbol=symbol, client_order_id=cid, request=request)
+
+    def _venue_cid(self, client_order_id: str) -> str:
+        venue = venue_client_id(self.exchange_id, client_order_id)
+        if venue != client_order_id:
+            self._our_ids[venue] = client_order_id
+        return venue
+
+    def _ours(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with the venue's client id replaced by ours where we know it."""
+        ours = self._our_ids.get(str(data.get("clientOrderId")))
+        return {**data, "clientOrderId": ours} if ours else data
 
     async def _lookup(self, client_order_id: str, symbol: str) -> dict[str, Any] | None:
         ex = self._exchange
+        venue_cid = self._venue_cid(client_order_id)
         if self.exchange_id == "binance":
             try:
                 return await ex.fetch_order("", symbol, {"origClientOrderId": client_order_id})
@@ -280,27 +294,34 @@ class CcxtBroker:
         venue_id = self._venue_ids.get(client_order_id)
         if venue_id is not None:
             try:
-                return await ex.fetch_order(venue_id, symbol)
+                return self._ours(await ex.fetch_order(venue_id, symbol))
             except ccxt.OrderNotFound:
                 return None
-        params = {"clientOrderId": client_order_id} if self.exchange_id == "kraken" else {}
-        for fetch in (ex.fetch_open_orders, ex.fetch_closed_orders):
+        if self.exchange_id == "kraken":  # open and closed orders filter by cl_ord_id
+            fetchers, params = (ex.fetch_open_orders, ex.fetch_closed_orders), {"clientOrderId": venue_cid}
+        else:  # Coinbase: the open ones, then the latest 100 of the symbol in any status
+            fetchers, params = (ex.fetch_open_orders, ex.fetch_orders), {}
+        for fetch in fetchers:
             for data in await fetch(symbol, None, None, dict(params)):
-                if data.get("clientOrderId") == client_order_id:
-                    return data
+                if data.get("clientOrderId") == venue_cid:
+                    return self._ours(data)
         return None
 
     async def _with_fills(self, data: dict[str, Any], symbol: str) -> dict[str, Any]:
+        """``data`` with its trades: fetched when the order has fills but came without them, or (Kraken) with
+        their ids only."""
         filled = dec(data.get("filled")) or Decimal(0)
-        if (
-            filled > 0
-            and not data.get("trades")
-            and self._exchange.has.get("fetchOrderTrades")
-            and data.get("id")
-        ):
-            trades = await self._exchange.fetch_order_trades(data["id"], symbol)
-            data = {**data, "trades": trades}
-        return data
+        if filled <= 0 or not data.get("id") or not self._exchange.has.get("fetchOrderTrades"):
+            return data
+        trades = data.get("trades") or []
+        stub_ids = [t["id"] for t in trades if t.get("amount") is None and t.get("id")]
+        if not stub_ids and (trades or self.exchange_id == "kraken"):
+            return data  # complete already, or Kraken without trade ids to ask for
+        params = {"trades": stub_ids} if stub_ids else {}
+        return {
+            **data,
+            "trades": await self._exchange.fetch_order_trades(data["id"], symbol, None, None, params),
+        }
 
     async def fetch_order(self, client_order_id: str, symbol: str) -> BrokerOrder | None:
         """The order with our client id (with its fills where the venue lists them), or None when the venue
@@ -355,7 +376,7 @@ class CcxtBroker:
         else:
             await self._run("load markets", self._exchange.load_markets)
         rows = await self._run("fetch open orders", lambda: self._exchange.fetch_open_orders(symbol))
-        orders = [order_from_ccxt(row, symbol=row.get("symbol") or symbol or "") for row in rows]
+        orders = [order_from_ccxt(self._ours(row), symbol=row.get("symbol") or symbol or "") for row in rows]
         return [o for o in orders if o.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)]
 
     async def balances(self) -> list[Balance]:

@@ -1,11 +1,14 @@
-"""Mapping ccxt's unified structures (orders, trades, markets, errors) to tsbot's trading value objects.
+"""Mapping ccxt's unified structures (orders, trades, markets, errors) to tsbot's trading value objects, and the
+per-venue settings and parameters ccxt needs for them.
 
 Numbers go to :class:`~decimal.Decimal` through their text, never through float arithmetic; times are UTC.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +40,26 @@ _DUPLICATE_MARKERS = (
     "clientorderid is duplicated",
 )
 _MAX_DETAIL = 300
+_OPTIONS: dict[str, dict[str, Any]] = {
+    "binance": {
+        "defaultType": "spot",
+        "fetchMarkets": {"types": ["spot"]},
+        "fetchCurrencies": False,
+        "fetchMargins": False,
+        "fetchOpenOrders": {"warnWithoutSymbol": False},
+    },
+    "kraken": {},
+    # balances from Advanced Trade's accounts (with what orders hold), not the Coinbase App's v2 accounts
+    "coinbase": {"fetchCurrencies": False, "fetchBalance": "v3PrivateGetBrokerageAccounts"},
+}
+#: Capabilities switched off: ccxt's coinbase loads currencies from the Coinbase App API whatever its options say.
+_HAS: dict[str, dict[str, bool]] = {"coinbase": {"fetchCurrencies": False}}
+#: The create-order parameter ccxt forwards as the venue's client order id.
+CLIENT_ID_PARAM = {"binance": "newClientOrderId", "kraken": "clientOrderId", "coinbase": "client_order_id"}
+#: Kraken takes a ``cl_ord_id`` only as a UUID (36 characters with hyphens), 32 hex digits, or up to 18 characters.
+_KRAKEN_CLIENT_ID = re.compile(
+    r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32}|[A-Za-z0-9_-]{1,18})$"
+)
 
 
 def dec(value: Any) -> Decimal | None:
@@ -88,11 +111,53 @@ def _order_type(data: Mapping[str, Any], trigger: Decimal | None) -> OrderType:
     return OrderType.LIMIT if limit else OrderType.MARKET
 
 
+def ccxt_config(exchange_id: str) -> dict[str, Any]:
+    """The ccxt constructor settings (``options``, ``has``) tsbot uses for ``exchange_id``: spot markets only,
+    no currency list, Coinbase balances from Advanced Trade."""
+    config: dict[str, Any] = {"options": dict(_OPTIONS[exchange_id])}
+    if exchange_id in _HAS:
+        config["has"] = dict(_HAS[exchange_id])
+    return config
+
+
+def venue_client_id(exchange_id: str, client_order_id: str) -> str:
+    """The client order id as ``exchange_id`` accepts it: unchanged, except on Kraken, whose ``cl_ord_id`` must be
+    a UUID, 32 hex digits or at most 18 characters: other ids (tsbot's ``tsb-<32 hex>``) become the UUID-shaped
+    first 32 hex digits of their SHA-256, so the same id always maps to the same venue id."""
+    if exchange_id != "kraken" or _KRAKEN_CLIENT_ID.match(client_order_id):
+        return client_order_id
+    h = hashlib.sha256(client_order_id.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def order_params(
+    exchange_id: str, request: OrderRequest, client_id: str
+) -> tuple[str, str | None, dict[str, Any]]:
+    """ccxt ``create_order`` arguments for a prepared request: the ccxt order type, the limit price as text (None
+    for market orders) and the params (our client id under the venue's name, the stop trigger).
+
+    Kraken takes a stop trigger as ``stopLossPrice`` (ccxt ignores ``triggerPrice`` there). A Coinbase market buy
+    is sent by base quantity (``market_market_ioc.base_size``), as Advanced Trade allows, instead of ccxt's
+    default, a quote amount that needs a price tsbot does not send with market orders.
+    """
+    limit = request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+    params: dict[str, Any] = {CLIENT_ID_PARAM[exchange_id]: client_id}
+    if request.stop_price is not None and request.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+        params["stopLossPrice" if exchange_id == "kraken" else "triggerPrice"] = f"{request.stop_price:f}"
+    if exchange_id == "coinbase" and not limit and request.side is OrderSide.BUY:
+        params["createMarketBuyOrderRequiresPrice"] = False
+        params["order_configuration"] = {"market_market_ioc": {"base_size": f"{request.qty:f}"}}
+    price = f"{request.price:f}" if request.price is not None and limit else None
+    return ("limit" if limit else "market"), price, params
+
+
 def _fills(
     trades: Iterable[Mapping[str, Any]], client_order_id: str, symbol: str, side: OrderSide
 ) -> list[Fill]:
     fills = []
     for n, trade in enumerate(trades):
+        if trade.get("amount") is None or trade.get("price") is None:
+            continue  # a trade known by its id only (Kraken lists an order's trade ids): no execution to count
         fee = trade.get("fee") or {}
         fills.append(
             Fill(
@@ -132,7 +197,7 @@ def order_from_ccxt(
     status = _STATUS.get(raw_status)
     if status is None:
         status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
-    trigger = dec(data.get("triggerPrice") or data.get("stopPrice")) or None
+    trigger = dec(data.get("triggerPrice") or data.get("stopPrice") or data.get("stopLossPrice")) or None
     order_type = _order_type(data, trigger) if data.get("type") else (request.order_type if request else None)
     order_type = order_type or _order_type(data, trigger)
     price = dec(data.get("price")) or None
@@ -181,6 +246,12 @@ def venue_message(exc: BaseException) -> str:
             body = json.loads(text[start:])
         except ValueError:
             body = None
+        if isinstance(body, dict) and isinstance(body.get("error_response"), dict):  # Coinbase order refusals
+            inner = body["error_response"]
+            code = inner.get("error") or inner.get("preview_failure_reason")
+            message = inner.get("message") or inner.get("error_details")
+            if message or code:
+                return f"{message} ({code})" if message and code else str(message or code)
         if isinstance(body, dict):
             for key in ("msg", "message", "error", "error_details"):
                 value = body.get(key)
