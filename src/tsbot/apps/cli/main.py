@@ -1,6 +1,7 @@
 """The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``backtest``,
 ``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``sentiment classify|eval|train|history``,
-``news fetch|list``, ``db upgrade``."""
+``news fetch|list``, ``portfolio create|list|show|targets|rebalance``, ``order list|show``,
+``bot start|status|pause|resume|stop|replay``, ``db upgrade``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import structlog
 import typer
 
 from tsbot.apps.cli.backtest import backtest_command, lookahead_command, optimize_command
+from tsbot.apps.cli.bot import bot_app
 from tsbot.apps.cli.common import console, run, settings_or_exit
 from tsbot.apps.cli.data import data_app
 from tsbot.apps.cli.news import news_app
+from tsbot.apps.cli.order import order_app
 from tsbot.apps.cli.parse import parse_command
+from tsbot.apps.cli.portfolio import portfolio_app
 from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
 from tsbot.apps.cli.sentiment import sentiment_app
@@ -37,6 +41,9 @@ app.command("train")(train_command)
 app.add_typer(model_app, name="model")
 app.add_typer(sentiment_app, name="sentiment")
 app.add_typer(news_app, name="news")
+app.add_typer(portfolio_app, name="portfolio")
+app.add_typer(order_app, name="order")
+app.add_typer(bot_app, name="bot")
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -61,7 +68,7 @@ def db_upgrade() -> None:
 
 
 #: Options that take several values after one flag (``--symbols BTC/USDT ETH/USDT``).
-MULTI_VALUE_OPTIONS = frozenset({"--symbols"})
+MULTI_VALUE_OPTIONS = frozenset({"--symbols", "--pairs"})
 
 
 def expand_multi_value(args: Sequence[str]) -> list[str]:
