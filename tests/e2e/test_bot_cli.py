@@ -44,7 +44,9 @@ def test_start_replay_and_the_lifecycle_of_a_bot(data_dir: Path) -> None:
     bot = status(data_dir, "swinger")
     assert (bot["status"], bot["pairs"], bot["mode"]) == ("running", ["BTC/USDT", "ETH/USDT"], "paper")
 
-    code, out, err = tsbot(data_dir, "bot", "replay", "swinger", "--start", "2022-07-01", "--end", "2022-09-01")
+    code, out, err = tsbot(
+        data_dir, "bot", "replay", "swinger", "--start", "2022-07-01", "--end", "2022-09-01"
+    )
     assert code == 0, err
     row = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()[:6] in ("trades",)}
     paper_trades, backtest_trades = (int(x) for x in row["trades"])

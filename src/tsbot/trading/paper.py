@@ -294,7 +294,9 @@ class PaperBroker:
             rate = self._costs.taker_fee_bps / _BPS
             qty = round_to_step(r.quote_qty / (price * (1 + rate)), self._rules[r.symbol].lot_size)
             if qty <= 0 or qty < self._rules[r.symbol].min_qty:
-                order.move(OrderStatus.CANCELLED, at, f"{r.quote_qty} {_quote(r)} buys less than the minimum lot")
+                order.move(
+                    OrderStatus.CANCELLED, at, f"{r.quote_qty} {_quote(r)} buys less than the minimum lot"
+                )
                 return None
             order.request = r.with_(qty=qty)  # the venue sets the quantity of a buy by amount
         return self._fill(order, price, qty, True, at, (at, True))

@@ -195,7 +195,9 @@ class OrderService:
         now = answer.updated_at or self._clock()
         order.broker_order_id = answer.broker_order_id or order.broker_order_id
         if order.request.quote_qty is not None and answer.qty > 0 and answer.qty != order.request.qty:
-            order.request = order.request.with_(qty=answer.qty)  # bought by amount: the venue set the quantity
+            order.request = order.request.with_(
+                qty=answer.qty
+            )  # bought by amount: the venue set the quantity
         new_fills = await self._new_fills(order, answer, now)
         for fill in new_fills:
             order.add_fill(fill)
