@@ -20,13 +20,13 @@ import argparse
 import asyncio
 import threading
 import time
-from collections import Counter
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from aiohttp import web
 
-from tests.support.exchange_servers import Fault, ThreadedApp, binance_exchange_info
+from tests.support.exchange_servers import Fault, binance_exchange_info
+from tests.support.fake_venue import FakeVenue
 
 API = "/api/v3"
 FEE_RATE = Decimal("0.001")
@@ -46,14 +46,12 @@ def _s(value: Decimal) -> str:
     return f"{value:.8f}"
 
 
-class FakeBinance(ThreadedApp):
+class FakeBinance(FakeVenue):
     """Binance spot in memory, served on ``127.0.0.1`` from its own thread and event loop (use as a context
     manager). ``prices`` and ``balances`` are in Decimal, keyed by Binance symbol (``"BTCUSDT"``) and asset."""
 
     def __init__(self, *, port: int = 0, api_key: str | None = None, stall_s: float = 2.0) -> None:
-        super().__init__(port=port)
-        self.api_key = api_key
-        self.stall_s = stall_s
+        super().__init__(port=port, api_key=api_key, stall_s=stall_s)
         self.markets = {"BTCUSDT": ("BTC", "USDT"), "ETHUSDT": ("ETH", "USDT")}
         self.prices = {"BTCUSDT": Decimal("60000"), "ETHUSDT": Decimal("3000")}
         self.balances: dict[str, list[Decimal]] = {
@@ -63,12 +61,7 @@ class FakeBinance(ThreadedApp):
         }
         self.orders: dict[int, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.order_received = threading.Event()
         self._release: threading.Event | None = None
-        self._counts: Counter[str] = Counter()
-        self._faults: dict[tuple[str, int], Fault] = {}
-        self._lock = threading.RLock()
         self._next_id = 1000
 
     # -- controls -----------------------------------------------------------------------------------------
@@ -85,16 +78,6 @@ class FakeBinance(ThreadedApp):
     def set_balance(self, asset: str, free: Decimal | str) -> None:
         with self._lock:
             self.balances[asset] = [Decimal(str(free)), self.balances.get(asset, [0, Decimal(0)])[1]]
-
-    def fail(self, path: str, nth: int, kind: Fault) -> None:
-        """Make the ``nth`` request (1-based, since start, any method) to ``path`` misbehave as ``kind``."""
-        with self._lock:
-            self._faults[(path, nth)] = kind
-
-    def count(self, path: str, method: str | None = None) -> int:
-        """Requests received for ``path`` (of one ``method`` when given)."""
-        with self._lock:
-            return sum(1 for m, p, _ in self.requests if p == path and (method is None or m == method))
 
     def hold_orders(self) -> threading.Event:
         """From now on POST /api/v3/order records the order, sets ``order_received`` and answers only once the

@@ -102,9 +102,7 @@ class OrderService:
         Raises:
             OrderRejectedError: no such order on this account.
         """
-        order = await self._store.get(client_order_id)
-        if order is None or order.request.account != self._account:
-            raise OrderRejectedError(f"no order {client_order_id} on {self._account}")
+        order = await self._own(client_order_id)
         if not order.status.final:
             answer = await self._broker.cancel(client_order_id, order.request.symbol)
             await self._apply(order, answer)
@@ -117,9 +115,7 @@ class OrderService:
         Raises:
             OrderRejectedError: no such order on this account.
         """
-        order = await self._store.get(client_order_id)
-        if order is None or order.request.account != self._account:
-            raise OrderRejectedError(f"no order {client_order_id} on {self._account}")
+        order = await self._own(client_order_id)
         if not order.status.final:
             await self._settle(order, ReconcileReport())
         return order
@@ -149,6 +145,13 @@ class OrderService:
         return report
 
     # --- internals -------------------------------------------------------------------------------------------
+    async def _own(self, client_order_id: str) -> Order:
+        """The stored order of this account; OrderRejectedError when there is none."""
+        order = await self._store.get(client_order_id)
+        if order is None or order.request.account != self._account:
+            raise OrderRejectedError(f"no order {client_order_id} on {self._account}")
+        return order
+
     async def _send(self, order: Order) -> None:
         try:
             answer = await self._broker.place(order.request)
