@@ -9,7 +9,7 @@ key). A MARKET order fills at once at the symbol's price (:meth:`FakeBinance.set
 once when marketable, else rests as NEW until :meth:`FakeBinance.fill`.
 
 Faults: ``fail(path, nth, Fault.RATE_LIMIT | SERVER_ERROR | STALL)`` for the ``nth`` request to ``path`` (all
-methods counted together). ``hold_orders()`` makes ``POST /api/v3/order`` record the order, set
+methods counted together). ``hold_next_order()`` makes the next ``POST /api/v3/order`` record the order, set
 ``order_received`` and wait for the returned event before answering. ``requests`` logs
 ``(method, path, params)``. Run ``python -m tests.support.fake_binance --port N`` to serve from another process.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import threading
 import time
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -61,7 +60,6 @@ class FakeBinance(FakeVenue):
         }
         self.orders: dict[int, dict[str, Any]] = {}
         self.trades: list[dict[str, Any]] = []
-        self._release: threading.Event | None = None
         self._next_id = 1000
 
     # -- controls -----------------------------------------------------------------------------------------
@@ -78,12 +76,6 @@ class FakeBinance(FakeVenue):
     def set_balance(self, asset: str, free: Decimal | str) -> None:
         with self._lock:
             self.balances[asset] = [Decimal(str(free)), self.balances.get(asset, [0, Decimal(0)])[1]]
-
-    def hold_orders(self) -> threading.Event:
-        """From now on POST /api/v3/order records the order, sets ``order_received`` and answers only once the
-        returned event is set."""
-        self._release = threading.Event()
-        return self._release
 
     def order_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -110,11 +102,6 @@ class FakeBinance(FakeVenue):
         app.router.add_get(API + "/account", self._account)
         app.router.add_get(API + "/myTrades", self._my_trades)
         return app
-
-    def stop(self) -> None:
-        if self._release is not None:
-            self._release.set()
-        super().stop()
 
     # -- request handling -----------------------------------------------------------------------------------
     @staticmethod
@@ -298,10 +285,7 @@ class FakeBinance(FakeVenue):
             body = {**self._view(order), "transactTime": now, "fills": fills}
             for key in ("time", "updateTime", "isWorking", "stopPrice", "icebergQty"):
                 body.pop(key)
-        self.order_received.set()
-        release = self._release
-        while release is not None and not release.is_set():
-            await asyncio.sleep(0.01)
+        await self._order_recorded()
         resp_type = params.get("newOrderRespType", "FULL")
         if resp_type == "ACK":
             body = {k: body[k] for k in ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")}

@@ -102,6 +102,7 @@ class PaperBroker:
         self._costs = costs or PaperCosts()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._orders: dict[str, Order] = {}
+        self._live: dict[str, Order] = {}  # orders not final yet (pruned as they end): what each bar works
         self._fills: dict[str, list[Fill]] = {}
         # parent client id -> (open time of the bar its entry filled in, whether its legs work in that bar too)
         self._armed_from: dict[str, tuple[datetime, bool]] = {}
@@ -136,6 +137,7 @@ class PaperBroker:
         now = self._clock()
         order.move(OrderStatus.OPEN, now, "accepted by the paper broker")
         self._orders[request.client_order_id] = order
+        self._live[request.client_order_id] = order
         self._fills[request.client_order_id] = []
         if request.order_type is OrderType.MARKET and request.parent_id is None and self._costs.fill_at_close:
             if last is None:
@@ -159,11 +161,7 @@ class PaperBroker:
         return None if order is None else self._report(order)
 
     async def open_orders(self, symbol: str | None = None) -> list[BrokerOrder]:
-        return [
-            self._report(o)
-            for o in self._orders.values()
-            if not o.status.final and (symbol is None or o.request.symbol == symbol)
-        ]
+        return [self._report(o) for o in self._open() if (symbol is None or o.request.symbol == symbol)]
 
     async def balances(self) -> list[Balance]:
         locked = self._locked()
@@ -234,14 +232,16 @@ class PaperBroker:
         return list(self._fills.get(client_order_id, ()))
 
     # --- internals -------------------------------------------------------------------------------------------
+    def _open(self) -> list[Order]:
+        """Orders not final, oldest first; those that ended since the last call are dropped from the live set."""
+        for cid in [cid for cid, o in self._live.items() if o.status.final]:
+            del self._live[cid]
+        return list(self._live.values())
+
     def _working(self, symbol: str, at: datetime, *, before: bool = False) -> list[Order]:
         """Working orders of a symbol in the order the rules above work them; ``before``: only orders that were
         working before this bar (what its open can fill)."""
-        live = [
-            o
-            for o in self._orders.values()
-            if o.request.symbol == symbol and not o.status.final and self._armed(o, at, before)
-        ]
+        live = [o for o in self._open() if o.request.symbol == symbol and self._armed(o, at, before)]
 
         def rank(o: Order) -> int:
             t = o.request.order_type
@@ -388,7 +388,7 @@ class PaperBroker:
         """After a leg of an OCO group fills: shrink the other legs to the base still held, cancel them when none."""
         base = filled.request.symbol.split("/", 1)[0]
         held = self._free.get(base, Decimal(0))
-        for other in self._orders.values():
+        for other in self._open():
             if other is filled or other.request.oco_group != filled.request.oco_group or other.status.final:
                 continue
             if held <= 0:
@@ -420,7 +420,7 @@ class PaperBroker:
     def _locked(self) -> dict[str, Decimal]:
         """Quote held by working buy limits and stops (what the venue would lock)."""
         out: dict[str, Decimal] = {}
-        for o in self._orders.values():
+        for o in self._open():
             r = o.request
             if o.status.final or r.side is not OrderSide.BUY or r.order_type is OrderType.MARKET:
                 continue

@@ -197,7 +197,7 @@ async def test_500_on_place_is_retried_and_one_order_exists(venue, broker):
 
 
 async def test_answer_lost_after_venue_recorded_order_retry_returns_it(venue, broker):
-    release = venue.hold_orders()  # first POST is recorded, its answer never arrives in time
+    release = venue.hold_next_order()  # first POST is recorded, its answer never arrives in time
     r = req("held", OrderSide.BUY, OrderType.LIMIT, "0.01", "50000")
     try:
         order = await broker.place(r)

@@ -180,7 +180,7 @@ async def test_killed_after_the_venue_recorded_the_order_reconcile_finds_it_and_
 ) -> None:
     # the bad case: SIGKILL after the venue recorded (and filled) the order, before its answer was read
     request = crash_request("sig-42", "held")
-    release = venue.hold_orders()  # the venue records the POST, then keeps the answer
+    release = venue.hold_next_order()  # the venue records the POST, then keeps the answer
     child = start_child(database_url, tmp_path, venue.api_urls["public"], venue.api_urls["private"], "held")
     try:
         wait_then_kill(child, venue.order_received.is_set, "order at the venue", tmp_path / "child-held.log")
