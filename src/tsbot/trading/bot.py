@@ -251,7 +251,7 @@ class SignalBot:
         if price <= 0:
             return
         rate = Decimal(repr(cfg.taker_fee_bps)) / _BPS
-        equity = s.cash + (s.qty * s.entry_px + s.qty * (price - s.entry_px) * s.side if s.side else _ZERO)
+        equity = s.cash + s.position_value()
         budget = Decimal(repr(cfg.fraction_ratio)) * equity
         qty = budget / (price * (1 + rate))
         if cfg.sizing is Sizing.RISK and plan.stop is not None and plan.stop != price:
@@ -369,8 +369,7 @@ class SignalBot:
         """Keep the risk state's equity and positions at the sleeves' last closes."""
         equity = _ZERO
         for s in self._sleeves.values():
-            value = s.qty * s.entry_px + s.qty * (s.last_close - s.entry_px) * s.side if s.side else _ZERO
-            equity += s.cash + value
+            equity += s.cash + s.position_value()
             if s.side:
                 self.state.positions[s.symbol] = s.side * s.qty
                 self.state.position_values[s.symbol] = s.side * s.qty * s.last_close

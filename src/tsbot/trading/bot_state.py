@@ -126,6 +126,12 @@ class Sleeve:
     exiting: str | None = None
     exit_reason: str = ""
 
+    def position_value(self) -> Decimal:
+        """What the position is worth at the last close: its cost plus its unrealised P&L (0 when flat)."""
+        if not self.side:
+            return _ZERO
+        return self.qty * self.entry_px + self.qty * (self.last_close - self.entry_px) * self.side
+
     def open(self, plan: EntryPlan, fill: Fill, bar: int) -> None:
         """A position opened by ``fill`` (its first) at bar number ``bar``, with ``plan``'s protection."""
         self.side, self.qty, self.qty0 = plan.side, fill.qty, fill.qty
