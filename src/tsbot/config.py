@@ -265,11 +265,63 @@ class SecurityConfig(_Strict):
     (rather than an error message quoting it). ``SecretStr``: no ``repr`` or ``str`` of the settings shows them."""
 
     encryption_keys: list[SecretStr] = Field(default_factory=list)
+    #: Signs the API's access tokens (HS256). Empty: a random secret is made once and kept in
+    #: ``<data_dir>/jwt.secret`` (one machine); set it when several API processes share a database.
+    jwt_secret: SecretStr | None = None
 
     @field_validator("encryption_keys", mode="before")
     @classmethod
     def _one_key_is_a_list_of_one(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | SecretStr) else value
+
+
+class ApiConfig(_Strict):
+    """The platform API (``api`` in ``app.yaml``): browser origins, rate limits and request limits."""
+
+    #: Origins allowed by CORS (``https://app.example.com``); empty: no cross-origin browser calls.
+    cors_origins: list[str] = Field(default_factory=list)
+    #: Requests per user (or per IP before login) per hour.
+    requests_per_hour: int = Field(1_000, ge=1, le=10_000_000)
+    #: Orders placed per user per hour.
+    orders_per_hour: int = Field(100, ge=1, le=1_000_000)
+    #: Largest request body read, in bytes; a larger one is answered 413.
+    max_body_bytes: int = Field(1_048_576, ge=1_024, le=104_857_600)
+    #: Where users reach tsbot; links in emails (verification, password reset) start with it.
+    public_url: str = Field("http://127.0.0.1:8000", min_length=1)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65_535)
+
+
+class AccountsConfig(_Strict):
+    """Users, sign-in and tokens (``accounts`` in ``app.yaml``)."""
+
+    access_token_minutes: int = Field(30, ge=1, le=1_440)
+    refresh_token_days: int = Field(7, ge=1, le=365)
+    #: Failed logins allowed per account and per IP within ``login_window_minutes`` before further tries are refused.
+    login_max_failures: int = Field(5, ge=1, le=1_000)
+    login_window_minutes: int = Field(15, ge=1, le=1_440)
+    #: A new account must confirm its email address (a token sent by email) before it can sign in.
+    require_email_verification: bool = True
+    email_token_hours: int = Field(24, ge=1, le=720)
+    password_reset_minutes: int = Field(60, ge=5, le=1_440)
+    #: Shown by authenticator apps beside the account (TOTP two-factor).
+    totp_issuer: str = Field("tsbot", min_length=1, max_length=64)
+    #: Days a new account stays active before an admin must extend it; null: no expiry.
+    activation_days: int | None = Field(None, ge=1, le=36_500)
+
+
+class EmailConfig(_Strict):
+    """Outgoing email over SMTP (``email`` in ``app.yaml``): verification, password reset, notifications.
+    ``host`` empty: email is off (what would be sent is refused with a clear error)."""
+
+    host: str = ""
+    port: int = Field(25, ge=1, le=65_535)
+    sender: str = Field("tsbot@localhost", min_length=3)
+    username: str | None = None
+    password: SecretStr | None = None
+    #: ``starttls``: upgrade a plain connection; ``tls``: TLS from the start (port 465); ``none``: plain.
+    security: Literal["none", "starttls", "tls"] = "none"
+    timeout_s: float = Field(10.0, gt=0, le=120)
 
 
 class Settings(BaseSettings):
@@ -294,6 +346,9 @@ class Settings(BaseSettings):
     news: NewsConfig = Field(default_factory=NewsConfig)
     sentiment_model: SentimentModelConfig = Field(default_factory=SentimentModelConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
 
     @property
     def effective_database_url(self) -> str:
@@ -378,7 +433,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = error.get("msg", "invalid value")
     if error.get("type") == "extra_forbidden":
         return f"{key}: unknown key (check its spelling against the shipped app.yaml / trading.yaml)"
-    if key.startswith("security"):
+    if key.startswith("security") or key == "email.password":
         return f"{key}: {message} (value hidden: it may hold a secret)"
     return f"{key}: {message} (got {given!r})"
 

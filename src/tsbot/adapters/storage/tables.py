@@ -464,3 +464,16 @@ order_approvals = Table(
 )
 
 Index("ix_order_approvals_owner_status", order_approvals.c.owner, order_approvals.c.status)
+
+#: Money put into or taken out of a paper account (signed decimal strings per asset). A paper account's balances
+#: are its ledger plus the effect of its stored fills, so they survive restarts without a second copy to drift.
+paper_ledger = Table(
+    "paper_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(128), nullable=False, index=True),
+    Column("asset", String(16), nullable=False),
+    Column("amount", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+)
