@@ -332,6 +332,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = ""
+    #: ``redis://host:6379/0``: cache and rate limits shared between processes; empty: in-process.
+    redis_url: str = ""
+    #: ``amqp://guest:guest@host:5672/`` (RabbitMQ) or ``redis://...``: jobs go to Dramatiq workers; empty: in-process.
+    broker_url: str = ""
     data_dir: Path = Path("var")
     log_level: LogLevel = "INFO"
     http_timeout_s: float = Field(10.0, gt=0, le=300)
