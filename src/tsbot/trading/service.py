@@ -5,13 +5,19 @@ the acknowledgement leaves a NEW order behind with its deterministic client id. 
 start and periodically) asks the venue about every stored order that is not final and about the venue's open
 orders: a difference is fixed (status moves, missing fills) or reported, never ignored. Sending the same request
 again after a restart finds the stored order and asks the venue by client id instead of placing a second order.
+
+A NEW order the venue has never seen was lost on its way (or its request is still in flight). Within
+``resend_within`` of its creation it is sent now, under the same client id, so a restart that reconciles before
+the bot retries its signal loses nothing and a request still in flight cannot become a second order (the venue
+refuses a client id twice and the broker returns the first). An older one is cancelled: its decision is stale.
+An order tsbot recorded as final that the venue still lists as open is cancelled at the venue and reported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tsbot.core.errors import TemporaryError
@@ -48,6 +54,8 @@ class OrderService:
         account: the account name orders carry.
         clock: the current time (UTC).
         client_prefix: our client ids start with it (``tsb-``); the venue's other open orders are reported.
+        resend_within: a NEW order the venue never saw is sent by reconciliation while younger than this
+            (default 5 minutes); an older one is cancelled as stale.
     """
 
     def __init__(
@@ -58,12 +66,14 @@ class OrderService:
         *,
         clock: Callable[[], datetime] = utc_now,
         client_prefix: str = "tsb-",
+        resend_within: timedelta = timedelta(minutes=5),
     ) -> None:
         self._store = store
         self._broker = broker
         self._account = account
         self._clock = clock
         self._prefix = client_prefix
+        self._resend_within = resend_within
 
     async def submit(self, request: OrderRequest, *, reference_price: Decimal | None = None) -> Order:
         """Check, store, then send an order; returns it with the venue's answer applied.
@@ -131,7 +141,10 @@ class OrderService:
         for venue_order in await self._broker.open_orders():
             if venue_order.client_order_id in mine:
                 continue
-            if await self._store.get(venue_order.client_order_id) is None:
+            stored = await self._store.get(venue_order.client_order_id)
+            if stored is not None and stored.request.account == self._account:
+                await self._cancel_straggler(stored, venue_order, report)
+            elif stored is None:
                 report.unknown_at_venue.append(venue_order)
                 whose = (
                     "ours, but never stored"
@@ -145,6 +158,30 @@ class OrderService:
         return report
 
     # --- internals -------------------------------------------------------------------------------------------
+    async def _cancel_straggler(
+        self, stored: Order, venue_order: BrokerOrder, report: ReconcileReport
+    ) -> None:
+        """An order recorded as final here that the venue lists as open (a request that arrived after tsbot gave
+        up on it): cancel it at the venue and report it with what had filled."""
+        cid = stored.client_order_id
+        try:
+            answer = await self._broker.cancel(cid, stored.request.symbol)
+        except TemporaryError as exc:
+            report.problems.append(
+                f"order {cid} is {stored.status.value} in tsbot but open at the venue; cancelling it failed "
+                f"({exc}); retried at the next reconciliation"
+            )
+            return
+        filled = max(answer.filled_qty, venue_order.filled_qty)
+        unbooked = (
+            f"; {filled} {stored.request.symbol} had filled there and is not booked in tsbot: check the position"
+            if filled > 0
+            else ""
+        )
+        report.problems.append(
+            f"order {cid} is {stored.status.value} in tsbot but was open at the venue: cancelled there{unbooked}"
+        )
+
     async def _own(self, client_order_id: str) -> Order:
         """The stored order of this account; OrderRejectedError when there is none."""
         order = await self._store.get(client_order_id)
@@ -177,14 +214,33 @@ class OrderService:
             if order.status is not before:
                 report.fixed.append(f"order {cid}: {before.value} -> {order.status.value} from the venue")
             return
-        if order.status is OrderStatus.NEW and resend is not None:
-            await self._send(order)
+        now = self._clock()
+        age = now - order.history[0].at
+        if order.status is OrderStatus.NEW and (resend is not None or age <= self._resend_within):
+            if resend is not None:
+                await self._send(order)  # the caller's retry: its errors are the caller's
+            else:
+                try:
+                    await self._send(order)
+                except OrderRejectedError as refused:
+                    report.problems.append(
+                        f"order {cid} never reached the venue; sent now and refused: {refused}"
+                    )
+                    return
+                except TemporaryError as exc:
+                    report.problems.append(
+                        f"order {cid} never reached the venue; sending it now failed ({exc}); tried again at the "
+                        "next reconciliation"
+                    )
+                    return
             report.fixed.append(f"order {cid} never reached the venue: sent now")
             return
-        now = self._clock()
         if order.status is OrderStatus.NEW:
             order.move(
-                OrderStatus.CANCELLED, now, "never reached the venue (lost before sending); not resent"
+                OrderStatus.CANCELLED,
+                now,
+                f"never reached the venue and was created {_minutes(age)} ago (over "
+                f"{_minutes(self._resend_within)}): not sent, its decision is stale",
             )
         else:
             order.move(
@@ -242,3 +298,8 @@ class OrderService:
                 )
             )
         return fresh
+
+
+def _minutes(span: timedelta) -> str:
+    """``12 min`` (whole minutes, at least 0)."""
+    return f"{max(int(span.total_seconds() // 60), 0)} min"

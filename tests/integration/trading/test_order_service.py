@@ -122,10 +122,49 @@ async def test_an_order_lost_before_sending_and_a_foreign_venue_order_are_report
     foreign = buy("manual", OrderType.LIMIT, price=D(80)).with_(client_order_id="web-12345")
     await paper.place(foreign)
     report = await svc.reconcile()
-    assert any("never reached the venue" in p for p in report.problems)
+    # a young lost order is sent by reconciliation under its own client id (the signal is not dropped)
+    assert report.fixed == [f"order {lost.client_order_id} never reached the venue: sent now"]
     assert [o.client_order_id for o in report.unknown_at_venue] == ["web-12345"]
+    assert any("web-12345" in p and "placed elsewhere" in p for p in report.problems)
     stored = await services.orders.get(lost.client_order_id)
-    assert stored is not None and stored.status is OrderStatus.CANCELLED
+    assert stored is not None and stored.status is OrderStatus.OPEN
+    assert [o.client_order_id for o in await paper.open_orders()].count(lost.client_order_id) == 1
+
+
+async def test_a_stale_lost_order_is_cancelled_and_a_straggler_that_arrives_later_is_cancelled_at_the_venue(
+    services: Services,
+) -> None:
+    # the bad case: the order's request was delayed so long that tsbot gave up on it, and then it arrived
+    paper = venue()
+    now = [T0]
+
+    class DeadLink(CrashAfterSend):
+        async def place(self, request: OrderRequest) -> BrokerOrder:
+            raise ExchangeUnavailableError("timed out before the venue read it")
+
+    late = buy("late", OrderType.LIMIT, price=D(90))
+    with pytest.raises(ExchangeUnavailableError):
+        await OrderService(services.orders, DeadLink(paper), ACCOUNT, clock=lambda: T0).submit(late)  # type: ignore[arg-type]
+    svc = OrderService(
+        services.orders, paper, ACCOUNT, clock=lambda: now[0], resend_within=timedelta(minutes=5)
+    )
+    now[0] = T0 + timedelta(minutes=12)
+    report = await svc.reconcile()
+    cid = late.client_order_id
+    assert report.fixed == [] and report.problems == [
+        f"order {cid}: never reached the venue and was created 12 min ago (over 5 min): not sent, its decision "
+        "is stale"
+    ]
+    stored = await services.orders.get(cid)
+    assert stored is not None and stored.status is OrderStatus.CANCELLED and await paper.open_orders() == []
+    await paper.place(late)  # the delayed request reaches the venue after all
+    report = await svc.reconcile()
+    assert report.problems == [
+        f"order {cid} is cancelled in tsbot but was open at the venue: cancelled there"
+    ]
+    assert await paper.open_orders() == [] and report.unknown_at_venue == []
+    again = await svc.reconcile()
+    assert (again.fixed, again.problems) == ([], [])
 
 
 async def test_migration_0006_builds_the_order_tables_and_goes_down(database_url: str) -> None:
