@@ -241,8 +241,10 @@ class Order:
         return True
 
     def add_fill(self, fill: Fill) -> None:
-        """Count a fill: filled quantity, average price (quantity-weighted) and fees (fees in the quote currency
-        only; the caller converts others)."""
+        """Count a fill: filled quantity, average price (quantity-weighted) and fees in the quote currency.
+
+        A fee charged in the base asset (a Binance buy without BNB) counts at the fill's price; a fee in a third
+        asset (BNB) cannot be priced here and is not added to ``fees`` (it stays on the stored fill)."""
         total = self.filled_qty + fill.qty
         if total > self.request.qty:
             raise InvalidTransitionError(
@@ -251,7 +253,11 @@ class Order:
         prev = (self.avg_fill_price or Decimal(0)) * self.filled_qty
         self.avg_fill_price = (prev + fill.price * fill.qty) / total
         self.filled_qty = total
-        self.fees += fill.fee
+        base, _, quote = self.request.symbol.partition("/")
+        if fill.fee_currency == quote or not fill.fee_currency:
+            self.fees += fill.fee
+        elif fill.fee_currency == base:
+            self.fees += fill.fee * fill.price
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,7 +270,8 @@ class OrderService:
         await self._store.save(order, new_fills)
 
     async def _new_fills(self, order: Order, answer: BrokerOrder, now: datetime) -> list[Fill]:
-        known = {f.fill_id for f in await self._store.fills(order.client_order_id)}
+        stored = await self._store.fills(order.client_order_id)
+        known = {f.fill_id for f in stored}
         fresh = [f for f in answer.fills if f.fill_id not in known]
         counted = order.filled_qty + sum((f.qty for f in fresh), Decimal(0))
         missing = answer.filled_qty - counted
@@ -282,7 +283,9 @@ class OrderService:
             )
             side = order.request.side
             quote = order.request.symbol.split("/", 1)[-1]
-            fee = max(answer.fee - order.fees - sum((f.fee for f in fresh), Decimal(0)), Decimal(0))
+            # the venue's cumulative fee is in the quote currency: subtract what the fills already charged in it
+            charged = sum((f.fee for f in (*stored, *fresh) if f.fee_currency == quote), Decimal(0))
+            fee = max(answer.fee - charged, Decimal(0))
             fill_id = f"{answer.broker_order_id}:{answer.filled_qty}"
             fresh.append(
                 Fill(

@@ -116,3 +116,20 @@ def test_lifecycle_records_every_move_and_refuses_going_back() -> None:
         order.add_fill(
             Fill("t3", order.client_order_id, "ETH/USDT", OrderSide.BUY, D("0.1"), D(1), D(0), "USDT", NOW)
         )
+
+
+def test_fees_in_the_base_asset_count_at_the_fill_price_and_third_asset_fees_stay_on_the_fill() -> None:
+    # the bad case: a Binance buy charges its fee in ETH, another in BNB; neither is a USDT amount
+    order = Order(req())
+    order.add_fill(
+        Fill(
+            "t1", order.client_order_id, "ETH/USDT", OrderSide.BUY, D("0.2"), D(3000), D("0.0002"), "ETH", NOW
+        )
+    )
+    assert order.fees == D("0.6")  # 0.0002 ETH at 3000
+    order.add_fill(
+        Fill(
+            "t2", order.client_order_id, "ETH/USDT", OrderSide.BUY, D("0.1"), D(3000), D("0.0005"), "BNB", NOW
+        )
+    )
+    assert order.fees == D("0.6") and order.filled_qty == D("0.3")
