@@ -204,7 +204,7 @@ class FakeBinance(FakeVenue):
         client_id = params.get("newClientOrderId")
         if client_id and any(o["clientOrderId"] == client_id for o in self.orders.values()):
             return self._error(400, -2010, "Duplicate order sent.")
-        qty = Decimal(params.get("quantity", "0"))
+        qty = self._quantity(params, symbol)
         if qty < MIN_QTY or qty % STEP != 0:
             return self._error(400, -1013, "Filter failure: LOT_SIZE")
         price = Decimal(params["price"]) if params.get("price") else self.prices[symbol]
@@ -217,6 +217,13 @@ class FakeBinance(FakeVenue):
         if self.balances.get(asset, [Decimal(0)])[0] < need:
             return self._error(400, -2010, "Account has insufficient balance for requested action.")
         return None
+
+    def _quantity(self, params: dict[str, str], symbol: str) -> Decimal:
+        """The order's base quantity: ``quantity``, or for a market buy by ``quoteOrderQty`` the quote amount over
+        the price, rounded down to the lot step."""
+        if "quoteOrderQty" in params and symbol in self.prices:
+            return (Decimal(params["quoteOrderQty"]) / self.prices[symbol] // STEP) * STEP
+        return Decimal(params.get("quantity", "0"))
 
     def _view(self, order: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in order.items() if not k.startswith("_")}
@@ -237,7 +244,7 @@ class FakeBinance(FakeVenue):
                 "orderListId": -1,
                 "clientOrderId": params.get("newClientOrderId") or f"web_{self._next_id}",
                 "price": _s(Decimal(params.get("price", "0"))),
-                "origQty": _s(Decimal(params["quantity"])),
+                "origQty": _s(self._quantity(params, symbol)),
                 "executedQty": "0.00000000",
                 "cummulativeQuoteQty": "0.00000000",
                 "status": "NEW",
@@ -250,12 +257,12 @@ class FakeBinance(FakeVenue):
                 "updateTime": now,
                 "isWorking": True,
                 "workingTime": now,
-                "origQuoteOrderQty": "0.00000000",
+                "origQuoteOrderQty": _s(Decimal(params.get("quoteOrderQty", "0"))),
                 "selfTradePreventionMode": "EXPIRE_MAKER",
             }
             self.orders[order["orderId"]] = order
             market = self.prices[symbol]
-            qty = Decimal(params["quantity"])
+            qty = self._quantity(params, symbol)
             fills = []
             buy = order["side"] == "BUY"
             marketable = kind == "MARKET" or (

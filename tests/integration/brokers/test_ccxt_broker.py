@@ -356,3 +356,13 @@ def test_rules_from_market_in_decimal_places_mode():
     rules = rules_from_market(market, ccxt.DECIMAL_PLACES)
     assert (rules.tick_size, rules.lot_size) == (Decimal("0.1"), Decimal("1E-8"))
     assert (rules.min_qty, rules.min_notional, rules.max_qty) == (Decimal("0.0001"), Decimal("0.5"), None)
+
+
+async def test_market_buy_by_quote_amount_goes_as_quote_order_qty(venue, broker):
+    venue.set_price("BTC/USDT", "50000")
+    r = req("by-amount", OrderSide.BUY, OrderType.MARKET, "0.003").with_(quote_qty=Decimal("105"))
+    order = await broker.place(r)
+    (sent,) = [p for m, path, p in venue.requests if m == "POST" and path == ORDER]
+    assert sent["quoteOrderQty"] == "105" and "quantity" not in sent
+    # the venue sets the quantity: 105 / 50000 rounded down to the lot, not the caller's estimate of 0.003
+    assert order.status is OrderStatus.FILLED and order.filled_qty == Decimal("0.0021")

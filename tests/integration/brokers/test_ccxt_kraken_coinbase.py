@@ -331,3 +331,16 @@ async def test_kraken_stop_order_is_sent_as_stop_loss_and_rests() -> None:
     (sent,) = kraken.sent("/0/private/AddOrder")
     assert (sent["ordertype"], sent["price"]) == ("stop-loss", "50000")
     assert (stop.status, stop.order_type, stop.stop_price) == (OrderStatus.OPEN, OrderType.STOP, D("50000"))
+
+
+async def test_market_buy_by_quote_amount(venue: Venue, broker: CcxtBroker) -> None:
+    venue.server.set_price("BTC/USD", "50000")
+    r = req("by-amount", OrderSide.BUY, OrderType.MARKET, "0.002", quote_qty=D("100"))
+    order = await broker.place(r)
+    assert order.status is OrderStatus.FILLED
+    if venue.name == "coinbase":  # spends the quote amount: Advanced Trade's quote_size
+        (body,) = venue.server.sent(venue.order_path)
+        assert body["order_configuration"] == {"market_market_ioc": {"quote_size": "100"}}
+        assert order.filled_qty == D("0.002")
+    else:  # Kraken has no buy by amount: the base quantity the caller estimated goes instead
+        assert order.filled_qty == D("0.002")

@@ -139,14 +139,21 @@ def order_params(
     Kraken takes a stop trigger as ``stopLossPrice`` (ccxt ignores ``triggerPrice`` there). A Coinbase market buy
     is sent by base quantity (``market_market_ioc.base_size``), as Advanced Trade allows, instead of ccxt's
     default, a quote amount that needs a price tsbot does not send with market orders.
+
+    A market buy by quote amount (``quote_qty``) goes as Binance's ``quoteOrderQty`` (ccxt's ``cost``) and as
+    Coinbase's ``quote_size``; Kraken has no such order, so it gets the base quantity the caller estimated.
     """
     limit = request.order_type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     params: dict[str, Any] = {CLIENT_ID_PARAM[exchange_id]: client_id}
     if request.stop_price is not None and request.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
         params["stopLossPrice" if exchange_id == "kraken" else "triggerPrice"] = f"{request.stop_price:f}"
+    by_quote = request.quote_qty is not None and request.order_type is OrderType.MARKET
     if exchange_id == "coinbase" and not limit and request.side is OrderSide.BUY:
         params["createMarketBuyOrderRequiresPrice"] = False
-        params["order_configuration"] = {"market_market_ioc": {"base_size": f"{request.qty:f}"}}
+        size = {"quote_size": f"{request.quote_qty:f}"} if by_quote else {"base_size": f"{request.qty:f}"}
+        params["order_configuration"] = {"market_market_ioc": size}
+    elif exchange_id == "binance" and by_quote and request.side is OrderSide.BUY:
+        params["cost"] = f"{request.quote_qty:f}"
     price = f"{request.price:f}" if request.price is not None and limit else None
     return ("limit" if limit else "market"), price, params
 
