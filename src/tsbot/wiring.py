@@ -17,6 +17,7 @@ from tsbot.adapters.storage.exchange_keys import SqlExchangeKeyStore
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.ml_models import SqlModelRegistry
 from tsbot.adapters.storage.orders import SqlOrderStore
+from tsbot.adapters.storage.paper_ledger import SqlPaperLedger
 from tsbot.adapters.storage.portfolios import SqlPortfolioStore
 from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
@@ -57,6 +58,10 @@ class Services:
         if self.ml_source is None:
             self.ml_source = ActiveModelSource(self.models, self.settings.ml.model_name)
         return await self.ml_source.scorer()
+
+    def paper_ledger(self) -> SqlPaperLedger:
+        """Deposits into and withdrawals from paper accounts."""
+        return SqlPaperLedger(self.db)
 
     def exchange_keys(self) -> SqlExchangeKeyStore:
         """Users' exchange keys, encrypted with ``settings.security.encryption_keys``.

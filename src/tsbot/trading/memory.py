@@ -48,6 +48,17 @@ class MemoryOrderStore:
             if o.request.account == account and not o.status.final
         ]
 
+    async def account_fills(self, accounts: Sequence[str]) -> list[tuple[str, Fill]]:
+        """Every stored fill of the orders of ``accounts`` as ``(account, fill)``, oldest first."""
+        wanted = set(accounts)
+        found = [
+            (o.request.account, f)
+            for cid, o in self._orders.items()
+            if o.request.account in wanted
+            for f in self._fills[cid]
+        ]
+        return sorted(found, key=lambda pair: pair[1].filled_at)
+
     def all(self) -> list[Order]:
         """Every stored order (copies), oldest first."""
         return [copy.deepcopy(o) for o in self._orders.values()]

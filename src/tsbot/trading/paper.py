@@ -28,7 +28,7 @@ base asset (a sell of more than is held is refused). Fees are charged in the quo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -107,6 +107,7 @@ class PaperBroker:
         # parent client id -> (open time of the bar its entry filled in, whether its legs work in that bar too)
         self._armed_from: dict[str, tuple[datetime, bool]] = {}
         self._triggered: set[str] = set()  # stop-limit orders whose trigger traded
+        self._works_from: dict[str, datetime] = {}  # adopted orders: the first bar open time they may work in
         self._last: dict[str, Bar] = {}
         self._seq = 0
 
@@ -133,7 +134,7 @@ class PaperBroker:
         request = prepare_order(request, rules, Decimal(repr(last.close)) if last else None)
         self._check_funds(request, last)
         order = Order(request)
-        order.broker_order_id = f"P{len(self._orders) + 1}"
+        order.broker_order_id = f"P-{request.client_order_id}"
         now = self._clock()
         order.move(OrderStatus.OPEN, now, "accepted by the paper broker")
         self._orders[request.client_order_id] = order
@@ -174,6 +175,58 @@ class PaperBroker:
 
     async def close(self) -> None:
         return None
+
+    # --- a paper account restored from the store ------------------------------------------------------------
+    def adopt(
+        self,
+        order: Order,
+        fills: Sequence[Fill] = (),
+        *,
+        legs_armed_at: datetime | None = None,
+        works_from: datetime | None = None,
+    ) -> None:
+        """Take back a stored working order (a restart). ``legs_armed_at``: for a bracket leg, the open time of
+        the bar its entry filled in (the leg works from the bar after it). ``works_from``: the order works only in
+        bars that open at or after it (its creation time: a bar that opened before the order was placed cannot
+        fill it).
+
+        Raises:
+            OrderRejectedError: the order is for another account or is final.
+        """
+        r = order.request
+        if r.account != self.account or order.status.final:
+            raise OrderRejectedError(
+                f"cannot take back {order.status.value} order {r.client_order_id} of {r.account} on {self.account}"
+            )
+        if r.client_order_id in self._orders:
+            return
+        order.broker_order_id = order.broker_order_id or f"P-{r.client_order_id}"
+        self._orders[r.client_order_id] = order
+        self._live[r.client_order_id] = order
+        self._fills[r.client_order_id] = list(fills)
+        if r.parent_id is not None and legs_armed_at is not None:
+            self._armed_from.setdefault(r.parent_id, (legs_armed_at, False))
+        if works_from is not None:
+            self._works_from[r.client_order_id] = works_from
+
+    def seed_price(self, symbol: str, bar: Bar) -> None:
+        """Make ``bar`` the last price of ``symbol`` without working any order against it (a restart, where the
+        bar was worked before)."""
+        if self._traded(bar):
+            self._last[symbol] = bar
+
+    def last_close(self, symbol: str) -> Decimal | None:
+        """The close of the last bar received for ``symbol`` (quote currency), or None before the first."""
+        last = self._last.get(symbol)
+        return None if last is None else Decimal(repr(last.close))
+
+    def credit(self, asset: str, amount: Decimal) -> None:
+        """Add ``amount`` (negative: take it) to the free balance of ``asset``: a deposit or a withdrawal."""
+        self._free[asset] = self._free.get(asset, Decimal(0)) + amount
+
+    def continue_numbering(self, fills_made: int) -> None:
+        """Number new fills after the ``fills_made`` the account made before a restart (``PF<n>`` stays unique)."""
+        self._seq = max(self._seq, fills_made)
 
     # --- candles ---------------------------------------------------------------------------------------------
     def on_candle(self, symbol: str, bar: Bar) -> list[Fill]:
@@ -242,6 +295,8 @@ class PaperBroker:
         """Working orders of a symbol in the order the rules above work them; ``before``: only orders that were
         working before this bar (what its open can fill)."""
         live = [o for o in self._open() if o.request.symbol == symbol and self._armed(o, at, before)]
+        if self._works_from:
+            live = [o for o in live if self._works_from.get(o.client_order_id, at) <= at]
 
         def rank(o: Order) -> int:
             t = o.request.order_type
@@ -452,18 +507,3 @@ class PaperBroker:
 
 def _quote(request: OrderRequest) -> str:
     return request.symbol.split("/", 1)[1]
-
-
-def bars_from_arrays(
-    open_time_ms: Iterable[int],
-    open_: Iterable[float],
-    high: Iterable[float],
-    low: Iterable[float],
-    close: Iterable[float],
-    volume: Iterable[float],
-) -> list[Bar]:
-    """:class:`Bar` objects from candle columns (open times in ms since the epoch, UTC)."""
-    return [
-        Bar(datetime.fromtimestamp(t / 1000, UTC), float(o), float(h), float(lo), float(c), float(v))
-        for t, o, h, lo, c, v in zip(open_time_ms, open_, high, low, close, volume, strict=True)
-    ]

@@ -62,7 +62,7 @@ async def test_market_order_lifecycle_is_stored_move_by_move(services: Services)
     paper = venue()
     svc = OrderService(services.orders, paper, ACCOUNT, clock=lambda: T0)
     order = await svc.submit(buy("entry"))
-    assert order.status is OrderStatus.OPEN and order.broker_order_id == "P1"
+    assert order.status is OrderStatus.OPEN and order.broker_order_id == f"P-{order.client_order_id}"
     paper.on_candle("BTC/USDT", Bar(T0, 102, 103, 101, 102.5, 5))
     report = await svc.reconcile()
     assert report.checked == 1 and report.fixed == [
