@@ -456,7 +456,9 @@ class PaperBroker:
         if request.side is OrderSide.SELL:
             held = self._free.get(base, Decimal(0))
             if request.parent_id is None and request.qty > held:  # bracket legs wait for their entry
-                raise OrderRejectedError(f"cannot sell {request.qty} {base}: the account holds {held} {base}")
+                raise OrderRejectedError(
+                    f"cannot sell {request.qty.normalize():f} {base}: the account holds {held.normalize():f} {base}"
+                )
             return
         px = request.price or request.stop_price or (Decimal(repr(last.close)) if last else None)
         fee = max(self._costs.taker_fee_bps, self._costs.maker_fee_bps) / _BPS

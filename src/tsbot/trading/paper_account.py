@@ -224,7 +224,7 @@ class PaperDesk:
         free = {b.asset: b.free - b.locked for b in await self.balances()}.get(asset, Decimal(0))
         if amount > free:
             raise OrderRejectedError(
-                f"cannot withdraw {amount} {asset}: {max(free, Decimal(0))} {asset} is free"
+                f"cannot withdraw {amount.normalize():f} {asset}: {max(free, Decimal(0)).normalize():f} {asset} is free"
             )
         entry = await self._ledger.add(self.account, asset, -amount, reason)
         self.broker.credit(asset, -amount)

@@ -1,4 +1,5 @@
-"""``tsbot order list|show``: stored orders, newest first, and one order with its status history and fills.
+"""``tsbot order list|show|place|cancel|sync``: stored orders, newest first; one order with its status history and
+fills; orders on a portfolio's paper account (:mod:`tsbot.apps.cli.paper_trade`).
 
 Times are UTC. Money and quantities print as plain decimals; in ``--json`` they are strings (exact Decimals).
 """
@@ -294,3 +295,11 @@ def _print_order(order: Order, fills: list[Fill]) -> None:
             f"{_num(f.fee)} {f.fee_currency}",
         )
     console.print(table)
+
+
+# place, cancel and sync live in paper_trade, which looks orders up with find_order above
+from tsbot.apps.cli.paper_trade import cancel_command, place_command, sync_command  # noqa: E402
+
+order_app.command("place")(place_command)
+order_app.command("cancel")(cancel_command)
+order_app.command("sync")(sync_command)

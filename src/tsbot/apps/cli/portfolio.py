@@ -364,3 +364,9 @@ def rebalance_command(
         return plan, value, source, state
 
     _print_plan(*run(_rebalance()))
+
+
+from tsbot.apps.cli.paper_trade import deposit_command, withdraw_command  # noqa: E402
+
+portfolio_app.command("deposit")(deposit_command)
+portfolio_app.command("withdraw")(withdraw_command)
