@@ -30,8 +30,18 @@ from decimal import Decimal
 from tsbot.backtest.models import EntryKind, FillAt, Sizing
 from tsbot.backtest.strategies.base import SeriesContext, Strategy
 from tsbot.market.models import CandleFrame
-from tsbot.trading.bot_state import BotEvent, BotSettings, BotTrade, EntryPlan, Sleeve, dec, opt, utc_text
-from tsbot.trading.models import Fill, MarketRules, OrderRejectedError, OrderRequest, OrderSide, OrderType
+from tsbot.trading.bot_orders import BotOrders, ProposeOrder
+from tsbot.trading.bot_state import (
+    BotSettings,
+    BotTrade,
+    EntryPlan,
+    ProviderSignal,
+    Sleeve,
+    dec,
+    opt,
+    utc_text,
+)
+from tsbot.trading.models import Fill, MarketRules, OrderRequest, OrderSide, OrderType
 from tsbot.trading.orders import client_order_id, round_to_step
 from tsbot.trading.risk import RiskManager, RiskState
 from tsbot.trading.service import OrderService
@@ -40,44 +50,44 @@ _ZERO = Decimal(0)
 _BPS = Decimal(10_000)
 
 
-class SignalBot:
+class SignalBot(BotOrders):
     """Trades ``strategy`` on ``settings.pairs`` through ``service`` (see the module docstring).
 
     Args:
         settings: capital, pairs, broker rules and risk limits.
-        strategy: a built-in strategy (its plan row of each bar is the signal).
+        strategy: a built-in strategy (its plan row of each bar is the signal); None for a bot that follows a
+            provider's signals (:meth:`on_signal`) and only manages its positions at each close.
         service: the order service of the account (stores every order before sending it).
         risk: the risk manager; ``state``: the account's risk state (kept current here).
         rules: market rules per symbol (tick, lot, minimums).
         clock: the current time (UTC); a replay passes the bar time.
+        propose: approval mode: entries are proposed through it and sent once approved
+            (:class:`~tsbot.trading.bot_orders.BotOrders`).
     """
 
     def __init__(
         self,
         settings: BotSettings,
-        strategy: Strategy,
+        strategy: Strategy | None,
         service: OrderService,
         *,
         rules: Mapping[str, MarketRules],
         clock: Callable[[], datetime],
         risk: RiskManager | None = None,
         state: RiskState | None = None,
+        propose: ProposeOrder | None = None,
     ) -> None:
         if not settings.pairs:
             raise ValueError("a bot needs at least one pair")
-        self.settings = settings
+        super().__init__(settings, service, clock, propose)
         self.strategy = strategy
-        self.config = strategy.broker(settings.config)
-        self._service = service
+        self.config = strategy.broker(settings.config) if strategy is not None else settings.config
         self._rules = rules
-        self._clock = clock
         self._risk = risk or RiskManager()
         share = settings.capital / len(settings.pairs)
         self._sleeves = {p: Sleeve(p, share) for p in settings.pairs}
         self.state = state or RiskState(settings.capital, settings.capital, settings.capital)
-        self._roles: dict[str, tuple[str, str]] = {}  # client id -> (symbol, role)
         self.trades: list[BotTrade] = []
-        self.events: list[BotEvent] = []
         self.stopped_reason: str | None = None
 
     # --- fills -----------------------------------------------------------------------------------------------
@@ -192,7 +202,7 @@ class SignalBot:
         self._mark()
         if s.side and s.exiting is None:
             await self._manage(s, history)
-        if n < self.strategy.warmup_bars():
+        if self.strategy is None or n < self.strategy.warmup_bars():
             return
         plan = self.strategy.plan(history, context, start=n - 1)
         if plan.exit[-1] and s.side and s.exiting is None:
@@ -213,9 +223,47 @@ class SignalBot:
         k = len(targets)
         split = list(plan.take_profit_split[:k]) if k else []
         stop, trail = opt(plan.stop_loss[-1]), opt(plan.trailing_stop[-1])
+        t = int(history.open_time_ms[-1])
+        side = "buy" if d > 0 else "sell"
         await self._enter(
-            s, EntryPlan(d, stop, [dec(t) for t in targets], [dec(x) for x in split], trail), history
+            s,
+            EntryPlan(d, stop, [dec(t) for t in targets], [dec(x) for x in split], trail),
+            t,
+            f"{self.strategy.name} {side} signal on {symbol} at the close of {utc_text(t)}",
         )
+
+    async def on_signal(self, signal: ProviderSignal) -> bool:
+        """Act on a followed provider's signal now, at the pair's last close: a market entry when that close is
+        inside the signal's entry zone (``min(entry)`` to ``max(entry)``; any price when there is none), sized as
+        strategy entries are (risk from the stop-loss), its take-profits split equally. Returns True when the
+        entry was sent (or proposed for approval); a skip is recorded as an event with its reason."""
+        symbol, side, entry = signal.symbol, signal.side, signal.entry
+        what = f"{signal.source} signal {signal.signal_id}"
+        s = self._sleeves.get(symbol)
+        if s is None:
+            self._event("note", symbol, f"{what}: {symbol} is not one of the bot's pairs")
+            return False
+        why = None
+        if self.stopped_reason is not None:
+            why = f"the bot is stopped ({self.stopped_reason})"
+        elif side < 0 and not self.config.allow_short:
+            why = "shorts are not allowed"
+        elif s.side == side and s.exiting is None:
+            why = "the pair already holds that side"
+        elif s.last_close <= 0:
+            why = "no price yet"
+        elif entry and not min(entry) <= s.last_close <= max(entry):
+            why = f"the price {s.last_close.normalize():f} is outside the entry zone {min(entry)}-{max(entry)}"
+        if why is not None:
+            self._event("note", symbol, f"{what} skipped: {why}")
+            return False
+        k = len(signal.targets)
+        split = [Decimal(1) / k] * k if k else []
+        before = len(s.pending)
+        plan = EntryPlan(side, signal.stop, list(signal.targets), split, None)
+        word = "buy" if side > 0 else "sell"
+        await self._enter(s, plan, signal.signal_id, f"{signal.source} {word} signal {signal.signal_id}")
+        return len(s.pending) > before
 
     async def _manage(self, s: Sleeve, history: CandleFrame) -> None:
         """After a bar held: apply a break-even earned in it and move the trailing stop (its best price now includes
@@ -245,7 +293,9 @@ class SignalBot:
         assert s.stop is not None
         s.stop_leg = await self._leg(s, OrderType.STOP, s.qty, s.stop, why)
 
-    async def _enter(self, s: Sleeve, plan: EntryPlan, history: CandleFrame) -> None:
+    async def _enter(self, s: Sleeve, plan: EntryPlan, key: int | str, reason: str) -> None:
+        """Size and send (or propose) a market entry; ``key`` (the bar's open time or the signal's id) makes its
+        client id."""
         cfg = self.config
         price = s.last_close
         if price <= 0:
@@ -263,14 +313,11 @@ class SignalBot:
             return
         if s.side and s.exiting is None:  # a reversal: close first (at the same open), then open
             await self._exit(s, "reversal")
-        t = int(history.open_time_ms[-1])
-        cid = client_order_id(self.settings.account, self.settings.bot_id, s.symbol, t, "entry")
+        cid = client_order_id(self.settings.account, self.settings.bot_id, s.symbol, key, "entry")
         quote = budget if side is OrderSide.BUY and cfg.sizing is Sizing.FIXED_FRACTION else None
         request = OrderRequest(
-            cid, self.settings.account, s.symbol, side, OrderType.MARKET, qty,
-            reason=f"{self.strategy.name} {side.value} signal on {s.symbol} at the close of {utc_text(t)}",
-            quote_qty=quote,
-        )  # fmt: skip
+            cid, self.settings.account, s.symbol, side, OrderType.MARKET, qty, reason=reason, quote_qty=quote
+        )
         decision = self._risk.check(
             request,
             state=self.state,
@@ -318,49 +365,6 @@ class SignalBot:
             if s.side and s.exiting is None:
                 await self._exit(s, "end_of_data")
 
-    # --- orders ----------------------------------------------------------------------------------------------
-    async def _leg(
-        self, s: Sleeve, kind: OrderType, qty: Decimal, price: Decimal, why: str, *, target: int = 0
-    ) -> str | None:
-        """Place a protective order of the position (one-cancels-other with the others); ``target``: the
-        take-profit level it is (1-based), 0 for the stop."""
-        oco = s.entry_cid
-        s.seq += 1
-        leg = f"leg{s.seq}"
-        side = OrderSide.SELL if s.side > 0 else OrderSide.BUY
-        cid = client_order_id(self.settings.account, self.settings.bot_id, s.symbol, s.entry_at, leg)
-        request = OrderRequest(
-            cid, self.settings.account, s.symbol, side, kind, qty,
-            price=price if kind is OrderType.LIMIT else None,
-            stop_price=price if kind is OrderType.STOP else None,
-            reduce_only=True, parent_id=oco, oco_group=oco, reason=f"{why} of the {s.symbol} position",
-        )  # fmt: skip
-        sent = await self._send(s, request, f"tp{target}" if target else "stop", None)
-        if sent is not None:
-            s.legs.append(cid)
-        return sent
-
-    async def _send(self, s: Sleeve, request: OrderRequest, role: str, price: Decimal | None) -> str | None:
-        self._roles[request.client_order_id] = (s.symbol, role)
-        try:
-            order = await self._service.submit(request, reference_price=price)
-        except OrderRejectedError as refused:
-            self._event("refused", s.symbol, f"{request.reason}: refused: {refused.reason}")
-            return None
-        self._event("order", s.symbol, f"{request.reason}: {order.status.value}")
-        return request.client_order_id
-
-    async def _cancel(self, cid: str) -> None:
-        try:
-            await self._service.cancel(cid)
-        except OrderRejectedError:
-            return  # never placed (refused): nothing to cancel
-
-    async def _cancel_legs(self, s: Sleeve) -> None:
-        for cid in s.legs:
-            await self._cancel(cid)
-        s.legs, s.stop_leg = [], None
-
     # --- helpers ---------------------------------------------------------------------------------------------
     def _lot(self, symbol: str) -> Decimal:
         return self._rules[symbol].lot_size
@@ -377,9 +381,6 @@ class SignalBot:
                 self.state.positions.pop(s.symbol, None)
                 self.state.position_values.pop(s.symbol, None)
         self.state.update_equity(equity)
-
-    def _event(self, kind: str, symbol: str, message: str) -> None:
-        self.events.append(BotEvent(self._clock(), kind, symbol, message))
 
     def equity(self) -> Decimal:
         """The bot's equity at the pairs' last closes, quote currency."""

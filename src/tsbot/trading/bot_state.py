@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tsbot.backtest.models import BacktestConfig
+from tsbot.intake.models import Side
+from tsbot.intake.tracking import TrackedSignal
 from tsbot.trading.market_hours import TradingHours
 from tsbot.trading.models import Fill
 from tsbot.trading.risk import RiskLimits
@@ -145,3 +147,33 @@ class Sleeve:
         self.plan, self.next_target, self.trail_ref, self.breakeven = plan, 0, fill.price, 0
         self.base_stop = self.stop = plan.stop
         self.trailing, self.legs, self.stop_leg, self.exiting = False, [], None, None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSignal:
+    """A followed provider's signal as a bot acts on it: ``side`` 1 long, -1 short; ``at`` when it was posted
+    (UTC); the entry zone, stop-loss and take-profits in the quote currency (empty / None when not given)."""
+
+    signal_id: str
+    symbol: str
+    side: int
+    at: datetime
+    entry: tuple[Decimal, ...] = ()
+    stop: Decimal | None = None
+    targets: tuple[Decimal, ...] = ()
+    source: str = "provider"
+
+    @classmethod
+    def from_tracked(cls, tracked: TrackedSignal) -> ProviderSignal:
+        """The signal of a tracked provider post (:mod:`tsbot.intake.tracking`)."""
+        intent = tracked.intent
+        return cls(
+            str(tracked.id if tracked.id is not None else tracked.post_id),
+            tracked.symbol,
+            1 if intent.side is Side.LONG else -1,
+            tracked.posted_at,
+            tuple(intent.entry),
+            intent.stop,
+            tuple(intent.targets),
+            tracked.provider,
+        )

@@ -13,7 +13,7 @@ close time (UTC), so a replay's stored orders carry the times they would have ha
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,7 +23,8 @@ from tsbot.backtest.strategies.base import SeriesContext
 from tsbot.core.enums import AssetClass
 from tsbot.market.models import CandleFrame
 from tsbot.signals.engine import price_decimals
-from tsbot.trading.bot import BotEvent, BotTrade, SignalBot
+from tsbot.trading.bot import SignalBot
+from tsbot.trading.bot_state import BotEvent, BotTrade, ProviderSignal
 from tsbot.trading.models import MarketRules
 from tsbot.trading.paper import Bar, PaperBroker, PaperCosts
 
@@ -80,6 +81,7 @@ async def replay(
     end_ms: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     daily: Callable[[date, SignalBot], Awaitable[None]] | None = None,
+    signals: Sequence[ProviderSignal] = (),
 ) -> ReplayResult:
     """Run ``bot`` on ``broker`` over ``series`` (symbol -> candles oldest first, with warm-up history before
     ``start_ms``), trading bars whose open time is in ``[start_ms, end_ms]``.
@@ -89,6 +91,9 @@ async def replay(
         contexts: point-in-time sentiment and ML per symbol, aligned with its candles.
         progress: called with (bars done, bars in all) after each bar.
         daily: awaited with each UTC day and the bot after the last bar closing in that day (an equity snapshot).
+        signals: a followed provider's signals: each is handed to :meth:`SignalBot.on_signal` at the first close
+            of its pair at or after the time it was posted, after the bot's own decisions at that close (one for
+            a pair not in ``series`` at the first close of any pair, so the bot records that it skipped it).
 
     Raises:
         ValueError: a symbol of ``series`` that the bot does not trade.
@@ -106,6 +111,8 @@ async def replay(
     order = {symbol: k for k, symbol in enumerate(series)}
     steps.sort(key=lambda step: (step[0], order[step[1]]))
     total = len(steps)
+    waiting = sorted(signals, key=lambda sig: sig.at)
+    elsewhere = {sig.symbol for sig in signals} - set(series)  # the bot says it does not trade them
     day: date | None = None
     for done, (t, symbol, i) in enumerate(steps, start=1):
         frame = series[symbol]
@@ -125,6 +132,9 @@ async def replay(
         await bot.on_fills(broker.close_bar(symbol, bar))
         context = contexts.get(symbol) if contexts else None
         await bot.on_close(symbol, frame.window(0, i + 1), None if context is None else context.cut(i + 1))
+        for sig in [s for s in waiting if s.symbol in (symbol, *elsewhere) and s.at <= clock.now]:
+            waiting.remove(sig)
+            await bot.on_signal(sig)
         if progress is not None:
             progress(done, total)
     await bot.finish()
