@@ -8,8 +8,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tsbot.accounts.service import AccountService
+from tsbot.adapters.account_secrets import jwt_secret_from_settings, secret_box_from_settings
+from tsbot.adapters.email.smtp import SmtpMailer
 from tsbot.adapters.llm.openai_chat import build_chat_model
 from tsbot.adapters.secrets import vault_from_settings
+from tsbot.adapters.storage.account_events import SqlAccountEventLog
+from tsbot.adapters.storage.account_tokens import SqlApiKeyStore, SqlTokenStore
+from tsbot.adapters.storage.accounts import SqlUserStore
 from tsbot.adapters.storage.bots import SqlBotStore
 from tsbot.adapters.storage.candles import SqlCandleStore
 from tsbot.adapters.storage.database import create_engine, upgrade
@@ -70,6 +76,28 @@ class Services:
             tsbot.core.errors.ConfigError: no encryption key is configured (the message says how to set one).
         """
         return SqlExchangeKeyStore(self.db, vault_from_settings(self.settings))
+
+    def accounts(self) -> AccountService:
+        """The account service over this database: SMTP email from ``settings.email``, TOTP secrets encrypted with
+        ``settings.security.encryption_keys`` (none: two-factor setup is refused with a message saying how to set
+        one), access tokens signed with ``security.jwt_secret`` or the secret generated once into
+        ``<data_dir>/jwt.secret`` (mode 0600).
+
+        Raises:
+            tsbot.core.errors.ConfigError: the JWT secret is too short or its file unreadable, or an encryption key
+                is invalid.
+        """
+        return AccountService(
+            users=SqlUserStore(self.db),
+            tokens=SqlTokenStore(self.db),
+            api_keys=SqlApiKeyStore(self.db),
+            events=SqlAccountEventLog(self.db),
+            mailer=SmtpMailer(self.settings.email),
+            config=self.settings.accounts,
+            jwt_secret=jwt_secret_from_settings(self.settings),
+            public_url=self.settings.api.public_url,
+            secret_box=secret_box_from_settings(self.settings),
+        )
 
     def scan_service(self) -> ScanService:
         """A :class:`ScanService` over these stores and the settings' trading configuration, scoring with the

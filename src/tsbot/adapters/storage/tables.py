@@ -477,3 +477,112 @@ paper_ledger = Table(
     Column("reason", Text, nullable=False),
     Column("at", UtcDateTime(), nullable=False),
 )
+
+# --- accounts (tsbot.accounts; migration 0009) -------------------------------------------------------------------
+#: Users: ``email`` lowercased and unique; ``password_hash`` argon2id; ``totp_secret`` a Fernet token;
+#: ``preferences`` a JSON object (time zone, language, currency, notifications).
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("display_name", String(100), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("is_active", Boolean, nullable=False),
+    Column("email_verified", Boolean, nullable=False),
+    Column("active_until", UtcDateTime(), nullable=True),
+    Column("totp_enabled", Boolean, nullable=False),
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_last_step", BigInteger, nullable=True),
+    Column("preferences", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
+)
+
+#: Two-factor recovery codes, SHA-256 hex of the normalised code; a used code is deleted.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("code_hash", String(64), primary_key=True),
+)
+
+#: Refresh tokens (SHA-256 hex), one family per sign-in session.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("family_id", String(36), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+)
+
+#: Single-use emailed tokens (``verify_email``, ``reset_password``), SHA-256 hex.
+one_time_tokens = Table(
+    "one_time_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("purpose", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+)
+
+#: API keys: SHA-256 hex of the key, its visible prefix and its scopes (a JSON list of permissions).
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("prefix", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("scopes", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("last_used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+#: Sign-in attempts; kept when the user is deleted (no foreign key). Counted for the sign-in lock by email and IP.
+login_events = Table(
+    "login_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("user_id", String(36), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("user_agent", String(256), nullable=True),
+    Column("outcome", String(16), nullable=False),
+)
+
+Index("ix_login_events_email_at", login_events.c.email, login_events.c.at)
+Index("ix_login_events_ip_at", login_events.c.ip, login_events.c.at)
+Index("ix_login_events_user_id_at", login_events.c.user_id, login_events.c.at)
+
+#: Security-relevant actions: who (actor_id, actor), what (action), to whom (target), from where (ip), when (at).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False, index=True),
+    Column("actor_id", String(36), nullable=True),
+    Column("actor", String(320), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(64), nullable=True),
+    Column("ip", String(64), nullable=True),
+    Column("details", JSON, nullable=False),
+)
+
+Index("ix_audit_log_actor_id_at", audit_log.c.actor_id, audit_log.c.at)
+Index("ix_audit_log_target_at", audit_log.c.target, audit_log.c.at)

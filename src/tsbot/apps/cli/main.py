@@ -1,7 +1,8 @@
 """The ``tsbot`` command: ``scan``, ``parse``, ``provider score``, ``data import|list|download``, ``backtest``,
 ``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``sentiment classify|eval|train|history``,
 ``news fetch|list``, ``portfolio create|list|show|targets|rebalance``, ``order list|show``,
-``bot start|status|pause|resume|stop|replay``, ``db upgrade``."""
+``bot start|status|pause|resume|stop|replay``, ``user create|list|set-role|deactivate|activate``,
+``db upgrade``."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
 from tsbot.apps.cli.sentiment import sentiment_app
 from tsbot.apps.cli.train import model_app, train_command
+from tsbot.apps.cli.user import user_app
 
 app = typer.Typer(
     name="tsbot",
@@ -44,6 +46,7 @@ app.add_typer(news_app, name="news")
 app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(order_app, name="order")
 app.add_typer(bot_app, name="bot")
+app.add_typer(user_app, name="user")
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
