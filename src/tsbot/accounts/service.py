@@ -18,17 +18,9 @@ Errors are the classes of :mod:`tsbot.accounts.errors` (their table maps them to
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
-from pwdlib import PasswordHash
-
 from tsbot.accounts.admin import AdminPart
 from tsbot.accounts.api_keys import ApiKeysPart
-from tsbot.accounts.ports import AccountEventLog, ApiKeyStore, Mailer, SecretBox, TokenStore, UserStore
 from tsbot.accounts.profile import ProfilePart
-from tsbot.config import AccountsConfig
-from tsbot.core.time import utc_now
 
 
 class AccountService(AdminPart, ApiKeysPart, ProfilePart):
@@ -48,32 +40,3 @@ class AccountService(AdminPart, ApiKeysPart, ProfilePart):
     Raises:
         ConfigError: ``jwt_secret`` is shorter than 32 bytes.
     """
-
-    def __init__(
-        self,
-        *,
-        users: UserStore,
-        tokens: TokenStore,
-        api_keys: ApiKeyStore,
-        events: AccountEventLog,
-        mailer: Mailer,
-        config: AccountsConfig,
-        jwt_secret: str,
-        public_url: str,
-        secret_box: SecretBox | None = None,
-        clock: Callable[[], datetime] = utc_now,
-        password_hash: PasswordHash | None = None,
-    ) -> None:
-        super().__init__(
-            users=users,
-            tokens=tokens,
-            api_keys=api_keys,
-            events=events,
-            mailer=mailer,
-            config=config,
-            jwt_secret=jwt_secret,
-            public_url=public_url,
-            secret_box=secret_box,
-            clock=clock,
-            password_hash=password_hash,
-        )
