@@ -2,7 +2,7 @@
 ``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``sentiment classify|eval|train|history``,
 ``news fetch|list``, ``portfolio create|list|show|targets|rebalance``, ``order list|show``,
 ``bot start|status|pause|resume|stop|replay``, ``user create|list|set-role|deactivate|activate``,
-``db upgrade``."""
+``db upgrade``, ``api``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import structlog
 import typer
 
+from tsbot.apps.cli.api import api_command
 from tsbot.apps.cli.backtest import backtest_command, lookahead_command, optimize_command
 from tsbot.apps.cli.bot import bot_app
 from tsbot.apps.cli.common import console, run, settings_or_exit
@@ -33,6 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("scan")(scan_command)
+app.command("api")(api_command)
 app.command("parse")(parse_command)
 app.command("backtest")(backtest_command)
 app.command("lookahead")(lookahead_command)

@@ -1,0 +1,68 @@
+"""``tsbot api``: serve the platform API with uvicorn after migrating the database.
+
+Each worker builds its own app with :func:`tsbot.apps.api.app.app_from_settings` (uvicorn's factory mode), so
+``--workers`` above 1 works; the database is migrated once, here, before any worker starts. Logs are JSON lines on
+stderr (:func:`tsbot.apps.logs.configure_logging`); uvicorn's own access log is off, the API writes its own with
+webhook tokens redacted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tsbot.apps.cli.common import console, run, settings_or_exit
+from tsbot.config import Settings
+
+#: The import string uvicorn calls in each worker.
+APP_FACTORY = "tsbot.apps.api.app:app_from_settings"
+
+
+async def _migrate(settings: Settings) -> None:
+    from tsbot.adapters.storage.database import create_engine, upgrade
+
+    engine = create_engine(settings.effective_database_url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def api_command(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default: settings api.host, 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65_535, help="Port to listen on (default: settings api.port, 8000)."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes (each serves the whole API).")
+    ] = 1,
+) -> None:
+    """Serve the platform API under /api/v1 (docs at /api/v1/docs) after migrating the database."""
+    import uvicorn
+
+    from tsbot.apps.logs import configure_logging
+
+    settings = settings_or_exit()
+    configure_logging(settings)
+    run(_migrate(settings))
+    bind_host = host or settings.api.host
+    bind_port = port or settings.api.port
+    console.print(
+        f"tsbot API on http://{bind_host}:{bind_port}/api/v1 ({workers} worker{'s' if workers > 1 else ''})",
+        highlight=False,
+    )
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=bind_host,
+        port=bind_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+    )
