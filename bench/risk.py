@@ -178,8 +178,7 @@ async def _signal_to_order(bars: int, folder: str) -> tuple[list[float], list[fl
         for i in range(len(frame)):
             t = int(frame.open_time_ms[i])
             clock.now = datetime.fromtimestamp((t + 3_600_000) / 1000, UTC)
-            prices = (frame.open[i], frame.high[i], frame.low[i], frame.close[i], frame.volume[i])
-            bar = Bar(datetime.fromtimestamp(t / 1000, UTC), *(float(p) for p in prices))
+            bar = Bar.of(frame, i)
             await bot.on_fills(broker.open_bar("BTC/USDT", bar))
             await bot.on_fills(broker.close_bar("BTC/USDT", bar))
             before = len(bot.events)

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from tsbot.core.errors import ExchangeError
+from tsbot.market.models import CandleFrame
 from tsbot.trading.models import (
     Balance,
     BrokerOrder,
@@ -73,6 +74,18 @@ class Bar:
     low: float
     close: float
     volume: float
+
+    @classmethod
+    def of(cls, frame: CandleFrame, i: int) -> Bar:
+        """Row ``i`` of a candle frame (open time in ms since the epoch, UTC)."""
+        return cls(
+            datetime.fromtimestamp(int(frame.open_time_ms[i]) / 1000, UTC),
+            float(frame.open[i]),
+            float(frame.high[i]),
+            float(frame.low[i]),
+            float(frame.close[i]),
+            float(frame.volume[i]),
+        )
 
 
 class PaperBroker:

@@ -120,14 +120,7 @@ async def replay(
         if daily is not None and day is not None and clock.now.date() != day:
             await daily(day, bot)
         day = clock.now.date()
-        bar = Bar(
-            datetime.fromtimestamp(t / 1000, UTC),
-            float(frame.open[i]),
-            float(frame.high[i]),
-            float(frame.low[i]),
-            float(frame.close[i]),
-            float(frame.volume[i]),
-        )
+        bar = Bar.of(frame, i)
         await bot.on_fills(broker.open_bar(symbol, bar))
         await bot.on_fills(broker.close_bar(symbol, bar))
         context = contexts.get(symbol) if contexts else None

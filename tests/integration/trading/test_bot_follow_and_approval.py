@@ -14,7 +14,7 @@ from tsbot.trading.bot import SignalBot
 from tsbot.trading.bot_state import BotSettings, ProviderSignal
 from tsbot.trading.bots import Approval, ApprovalStatus, BotConfig, approval_summary
 from tsbot.trading.models import MarketRules, OrderRequest, OrderStatus
-from tsbot.trading.paper import PaperBroker
+from tsbot.trading.paper import Bar, PaperBroker
 from tsbot.trading.replay import ReplayClock, paper_costs, replay
 from tsbot.trading.risk import RiskLimits
 from tsbot.trading.service import OrderService
@@ -105,7 +105,7 @@ async def test_approval_mode_holds_an_entry_until_a_person_approves_it(services:
     bot, broker = make_bot(services, "paper:ap", stored_bot.id, clock, propose=propose)
     frame = candles(BARS)
     clock.now = at(1)  # the close of the 00:00 bar; the signal was posted at 00:30
-    await bot.on_fills(broker.on_candle("BTC/USDT", _bar(frame, 0)))
+    await bot.on_fills(broker.on_candle("BTC/USDT", Bar.of(frame, 0)))
     await bot.on_close("BTC/USDT", frame.window(0, 1))
     signal = ProviderSignal("17", "BTC/USDT", 1, at(0.5), (), D(95), (D(104),), "alpha")
     assert await bot.on_signal(signal)
@@ -120,7 +120,7 @@ async def test_approval_mode_holds_an_entry_until_a_person_approves_it(services:
     decided = await services.bots.decide(pending.id, owner, True, owner, clock())
     assert decided.status is ApprovalStatus.APPROVED
     assert await bot.on_approved(cid) == cid
-    fills = broker.open_bar("BTC/USDT", _bar(frame, 1))
+    fills = broker.open_bar("BTC/USDT", Bar.of(frame, 1))
     await bot.on_fills(fills)
     stored = await services.orders.get(cid)
     assert stored is not None and stored.status is OrderStatus.FILLED and bot.awaiting == {}
@@ -135,36 +135,3 @@ async def test_approval_mode_holds_an_entry_until_a_person_approves_it(services:
     # bad input: a short signal on a spot account: the risk check refuses the short (the long is closed first)
     await bot.on_signal(ProviderSignal("21", "BTC/USDT", -1, at(2), (), None, (), "alpha"))
     assert bot.events[-1].kind == "refused" and "shorting is not allowed" in bot.events[-1].message
-
-
-def _bar(frame: CandleFrame, i: int):
-    from tsbot.trading.paper import Bar
-
-    return Bar(
-        datetime.fromtimestamp(int(frame.open_time_ms[i]) / 1000, UTC),
-        float(frame.open[i]), float(frame.high[i]), float(frame.low[i]), float(frame.close[i]),
-        float(frame.volume[i]),
-    )  # fmt: skip
-
-
-async def test_a_rejected_proposal_is_dropped_and_nothing_is_sent(services: Services) -> None:
-    clock = ReplayClock()
-    proposed: list[OrderRequest] = []
-
-    async def propose(request: OrderRequest) -> None:
-        proposed.append(request)
-
-    bot, broker = make_bot(services, "paper:no", "no-1", clock, propose=propose)
-    frame = candles(BARS)
-    clock.now = at(1)
-    await bot.on_fills(broker.on_candle("BTC/USDT", _bar(frame, 0)))
-    await bot.on_close("BTC/USDT", frame.window(0, 1))
-    assert await bot.on_signal(ProviderSignal("30", "BTC/USDT", 1, at(0.9), (), None, (), "alpha"))
-    (request,) = proposed
-    bot.on_declined(request.client_order_id, "rejected by trader-1")
-    assert bot.awaiting == {} and bot.events[-1].kind == "declined"
-    assert "not sent (rejected by trader-1)" in bot.events[-1].message
-    assert await bot.on_approved(request.client_order_id) is None  # a late approval sends nothing
-    assert await services.orders.get(request.client_order_id) is None
-    await bot.on_fills(broker.on_candle("BTC/USDT", _bar(frame, 1)))
-    assert await broker.open_orders() == []

@@ -85,21 +85,13 @@ class RequestContextMiddleware:
             template = route_template(scope) or UNROUTED
             self.metrics.observe_request(scope["method"], template, status, seconds)
             user_id = state.get(USER_ID)
-            if user_id is None:
-                _log.info(
-                    "http.request",
-                    method=scope["method"],
-                    path=redact_path(scope["path"]),
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                )
-            else:
-                _log.info(
-                    "http.request",
-                    method=scope["method"],
-                    path=redact_path(scope["path"]),
-                    status=status,
-                    duration_ms=round(seconds * 1000, 2),
-                    user_id=user_id,
-                )
+            who = {} if user_id is None else {"user_id": user_id}
+            _log.info(
+                "http.request",
+                method=scope["method"],
+                path=redact_path(scope["path"]),
+                status=status,
+                duration_ms=round(seconds * 1000, 2),
+                **who,
+            )
             structlog.contextvars.reset_contextvars(**tokens)

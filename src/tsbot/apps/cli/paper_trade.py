@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
@@ -57,13 +56,6 @@ def decimal_option(text: str | None, name: str) -> Decimal | None:
     return value
 
 
-def _bars(open_ms: Iterable[float], o, h, lo, c, v) -> list[Bar]:  # type: ignore[no-untyped-def]
-    return [
-        Bar(datetime.fromtimestamp(t / 1000, UTC), float(a), float(b), float(x), float(y), float(z))
-        for t, a, b, x, y, z in zip(open_ms, o, h, lo, c, v, strict=True)
-    ]
-
-
 async def open_desk(
     services: Services, owner: str, portfolio: str, symbols: Iterable[str] = ()
 ) -> tuple[PaperDesk, list[Fill]]:
@@ -88,7 +80,7 @@ async def open_desk(
         if oldest_ms is not None and price.open_ms >= oldest_ms:
             count = min((price.open_ms - oldest_ms) // key.timeframe.ms + 2, MAX_CATCH_UP_BARS)
         frame = await services.candles.load(key, limit=count)
-        bars = _bars(frame.open_time_ms, frame.open, frame.high, frame.low, frame.close, frame.volume)
+        bars = [Bar.of(frame, i) for i in range(len(frame))]
         last_bars[symbol] = bars[0]  # worked before the oldest resting order: only a price
         catch_up[symbol] = bars[1:]
     desk = await PaperDesk.open(
