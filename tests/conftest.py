@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tsbot.adapters.storage.database import create_engine, upgrade
-from tsbot.adapters.storage.tables import metadata
+from tsbot.adapters.storage.schema import metadata
 from tsbot.config import Settings, load_settings
 from tsbot.wiring import Services, open_services
 

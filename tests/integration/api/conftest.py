@@ -21,6 +21,8 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from tsbot.accounts.models import OPERATOR, Role, User
+from tsbot.apps.api import auth
 from tsbot.apps.api.app import create_app
 from tsbot.apps.api.context import Identify, set_user_id
 from tsbot.apps.api.ratelimit import OrdersRateLimit
@@ -121,12 +123,13 @@ def random_ip() -> str:
 @pytest.fixture
 def serve(services: Services) -> Serve:
     """``async with serve(api={...}, redis_url=..., identify=..., client_ip=...) as api``: an app over the test's
-    services (settings overridden as given), with the test routes, its lifespan running."""
+    services (settings overridden as given), with the test routes, its lifespan running. ``identify`` defaults
+    to the app's own (access tokens and API keys)."""
 
     @asynccontextmanager
     async def start(
         *,
-        identify: Identify | None = None,
+        identify: Identify | None = auth.identify,
         client_ip: str = "127.0.0.1",
         routers: tuple[APIRouter, ...] = (),
         **overrides: Any,
@@ -145,6 +148,33 @@ def serve(services: Services) -> Serve:
             yield Api(app, client)
 
     return start
+
+
+#: The password of every user :func:`sign_in` creates.
+PASSWORD = "correct horse battery staple 42"
+
+
+@dataclass
+class Caller:
+    """A signed-in user: ``headers`` carry its access token."""
+
+    user: User
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def sign_in(api: Api, role: Role = Role.TRADER, *, email: str | None = None) -> Caller:
+    """Create a user with ``role`` (email confirmed, password :data:`PASSWORD`) in the app's database and sign it
+    in through the app's own account service."""
+    accounts = auth.accounts_of_app(api.app)
+    email = email or f"{role.value}-{secrets.token_hex(4)}@example.com"
+    user = await accounts.create_user(OPERATOR, email, PASSWORD, role)
+    tokens = await accounts.login(email, PASSWORD)
+    return Caller(user, tokens.access_token, tokens.refresh_token)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from tsbot.adapters.storage.database import create_engine, downgrade, upgrade
-from tsbot.adapters.storage.tables import metadata
+from tsbot.adapters.storage.schema import metadata
 
 NEW_TABLES = {
     "users",

@@ -173,7 +173,7 @@ async def test_migration_0006_builds_the_order_tables_and_goes_down(database_url
     from sqlalchemy import inspect
 
     from tsbot.adapters.storage.database import create_engine, downgrade, upgrade
-    from tsbot.adapters.storage.tables import metadata
+    from tsbot.adapters.storage.schema import metadata
 
     engine = create_engine(database_url)
     try:

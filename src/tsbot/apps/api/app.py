@@ -35,7 +35,7 @@ from starlette.middleware import Middleware
 from starlette.types import Scope
 
 import tsbot
-from tsbot.apps.api import system
+from tsbot.apps.api import auth, system
 from tsbot.apps.api.context import Identify, route_template
 from tsbot.apps.api.errors import CatchAllMiddleware, install_error_handlers
 from tsbot.apps.api.metrics import UNROUTED, ApiMetrics
@@ -72,7 +72,7 @@ def create_app(
     services: Services,
     *,
     routers: Sequence[APIRouter] = (),
-    identify: Identify | None = None,
+    identify: Identify | None = auth.identify,
 ) -> FastAPI:
     """The API over ``services`` (opened and closed by the caller; the app never closes them).
 
@@ -84,8 +84,8 @@ def create_app(
         Routers added after :data:`ROUTERS` (routers that need parts built outside ``services``).
     identify:
         Resolves the authenticated user of a request before the rate limit, so limits count per user (see
-        :data:`tsbot.apps.api.context.Identify`); without it requests are counted per client IP until a
-        dependency sets the user.
+        :data:`tsbot.apps.api.context.Identify`); by default :func:`tsbot.apps.api.auth.identify` (access tokens
+        and API keys). ``None``: requests are counted per client IP until a route's dependency sets the user.
 
     The lifespan closes only what the app opened itself: the Redis connection pool of the rate limits and the
     readiness check. Run it (uvicorn does; in tests ``app.router.lifespan_context(app)``) or that pool stays open.
@@ -106,7 +106,7 @@ def app_from_settings() -> FastAPI:
     settings = load_settings()
     configure_logging(settings)
     return _assemble(
-        settings, routers=(), identify=None, opener=lambda: open_services(settings, migrate=False)
+        settings, routers=(), identify=auth.identify, opener=lambda: open_services(settings, migrate=False)
     )
 
 

@@ -76,6 +76,12 @@ _TYPE_OF_STATUS = {
     503: "unavailable",
 }
 
+#: Headers an error's answer carries, computed from the error (``Retry-After``, ``WWW-Authenticate``).
+ErrorHeaders = Callable[[TsbotError], Mapping[str, str]]
+
+#: tsbot error class -> headers of its answer; looked up along the raised class's MRO.
+_HEADERS: dict[type[TsbotError], ErrorHeaders] = {}
+
 #: tsbot error class -> (HTTP status, error type); looked up along the raised class's MRO.
 _ERRORS: dict[type[TsbotError], tuple[int, str]] = {
     NotFoundError: (404, "not_found"),
@@ -88,12 +94,25 @@ _ERRORS: dict[type[TsbotError], tuple[int, str]] = {
 }
 
 
-def register_error(error: type[TsbotError], status: int, error_type: str) -> None:
-    """Answer ``error`` (and its subclasses without a mapping of their own) with ``status`` and ``error_type``.
+def register_error(
+    error: type[TsbotError], status: int, error_type: str, *, headers: ErrorHeaders | None = None
+) -> None:
+    """Answer ``error`` (and its subclasses without a mapping of their own) with ``status`` and ``error_type``,
+    and with the headers ``headers(exc)`` returns when given (inherited by subclasses the same way).
 
     For a domain's own errors, e.g. ``register_error(PermissionDeniedError, 403, "forbidden")``.
     """
     _ERRORS[error] = (status, error_type)
+    if headers is not None:
+        _HEADERS[error] = headers
+
+
+def headers_of(exc: TsbotError) -> dict[str, str]:
+    """The extra headers registered for ``exc``'s class (nearest along its MRO), or none."""
+    for cls in type(exc).__mro__:
+        if cls in _HEADERS:
+            return dict(_HEADERS[cls](exc))  # type: ignore[index]
+    return {}
 
 
 def status_of(exc: TsbotError) -> tuple[int, str]:
@@ -274,14 +293,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _tsbot_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TsbotError)
     status, error_type = status_of(exc)
-    headers: dict[str, str] | None = None
+    headers = headers_of(exc)
     if status == 503:
         retry_after = getattr(exc, "retry_after_s", None) or DEFAULT_RETRY_AFTER_S
-        headers = {"Retry-After": str(int(retry_after))}
+        headers["Retry-After"] = str(int(retry_after))
     if status >= 500:
         _log.warning("http.dependency_failed", error=type(exc).__name__, message=str(exc), status=status)
     return error_response(
-        status, error_type, str(exc), request_id=request_id_of(request.scope), headers=headers
+        status, error_type, str(exc), request_id=request_id_of(request.scope), headers=headers or None
     )
 
 

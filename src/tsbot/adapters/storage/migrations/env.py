@@ -8,7 +8,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from tsbot.adapters.storage.tables import metadata
+from tsbot.adapters.storage.schema import metadata
 
 config = context.config
 target_metadata = metadata

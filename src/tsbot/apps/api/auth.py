@@ -1,0 +1,204 @@
+"""Who is calling: authentication and permissions for the API's routes.
+
+Credentials: ``Authorization: Bearer <token>`` where the token is an access token from ``POST /api/v1/auth/login``
+(a JWT, 30 minutes by default) or an API key (``tsb_...``, from ``POST /api/v1/auth/api-keys``).
+
+Every route that needs a signed-in caller declares the permissions it needs with :func:`requires`::
+
+    @router.get("/api/v1/orders")
+    async def list_orders(identity: Identity = requires(Permission.READ_ORDERS)) -> ...:
+        ...
+
+The permissions appear in the OpenAPI schema as the route's OAuth2 scopes (so the route-walk test and a client can
+read them). Answers: no or bad credentials -> 401 with ``WWW-Authenticate: Bearer``; signed in without the
+permission -> 403; an inactive or expired account -> 403. Objects of another user are answered 404 by the routes
+(never 403, which would tell that the object exists).
+
+The :func:`identify` hook authenticates a request before the rate limit (so the limit counts per user), and leaves
+the identity in the scope for :func:`requires` to reuse; a request is never authenticated twice.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.security import OAuth2PasswordBearer, SecurityScopes
+
+from tsbot.accounts.errors import (
+    AccountInactiveError,
+    AccountInputError,
+    AccountLockedError,
+    AuthenticationError,
+    EmailNotVerifiedError,
+    EmailTakenError,
+    LastAdminError,
+    PermissionDeniedError,
+    UserNotFoundError,
+)
+from tsbot.accounts.models import Identity, Permission
+from tsbot.accounts.service import AccountService
+from tsbot.apps.api.context import client_ip, scope_state, set_user_id
+from tsbot.apps.api.errors import register_error
+from tsbot.core.errors import TsbotError
+from tsbot.core.time import utc_now
+
+PREFIX = "/api/v1"
+#: The form-encoded sign-in route OpenAPI clients (Swagger UI's "Authorize") use.
+TOKEN_URL = f"{PREFIX}/auth/token"
+#: The prefix of API keys (access tokens are JWTs, which never start with it).
+API_KEY_PREFIX = "tsb_"
+#: Key in ``scope["state"]`` of the identity :func:`identify` established.
+IDENTITY = "identity"
+
+_PERMISSION_TEXT = {
+    Permission.READ_USERS: "read users",
+    Permission.WRITE_USERS: "create, change and delete users",
+    Permission.READ_AUDIT: "read the activity log",
+    Permission.ADMIN_ACCESS: "administration pages and figures",
+    Permission.SYSTEM_CONFIG: "read and change the configuration",
+    Permission.READ_MARKET: "read market data and sentiment",
+    Permission.READ_SIGNALS: "read signals",
+    Permission.WRITE_SIGNALS: "generate signals, manage the watchlist and parse posts",
+    Permission.READ_PORTFOLIO: "read portfolios, positions and performance",
+    Permission.WRITE_PORTFOLIO: "create portfolios and move paper funds",
+    Permission.READ_ORDERS: "read orders",
+    Permission.WRITE_ORDERS: "place orders",
+    Permission.DELETE_ORDERS: "cancel orders",
+    Permission.READ_BOTS: "read bots",
+    Permission.WRITE_BOTS: "start, pause and stop bots",
+    Permission.RUN_BACKTESTS: "run backtests",
+    Permission.USE_AI: "use the AI features",
+    Permission.TRAIN_MODELS: "train models",
+    Permission.SEND_MESSAGES: "send messages",
+}
+
+bearer = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL,
+    scopes={p.value: _PERMISSION_TEXT.get(p, p.value) for p in Permission},
+    auto_error=False,
+    description="An access token from `POST /api/v1/auth/login` or an API key (`tsb_...`).",
+)
+
+_log = structlog.get_logger("tsbot.api.auth")
+
+
+def _www_authenticate(_exc: TsbotError) -> dict[str, str]:
+    return {"WWW-Authenticate": "Bearer"}
+
+
+def _retry_at(exc: TsbotError) -> dict[str, str]:
+    assert isinstance(exc, AccountLockedError)
+    return {"Retry-After": str(max(1, int((exc.retry_at - utc_now()).total_seconds()) + 1))}
+
+
+# Most specific last: the lookup walks each error's MRO, so subclasses keep their own mapping.
+register_error(AuthenticationError, 401, "unauthorized", headers=_www_authenticate)
+register_error(AccountLockedError, 429, "too_many_failed_sign_ins", headers=_retry_at)
+register_error(AccountInactiveError, 403, "account_inactive")
+register_error(EmailNotVerifiedError, 403, "email_not_verified")
+register_error(PermissionDeniedError, 403, "forbidden")
+register_error(AccountInputError, 422, "invalid_data")
+register_error(EmailTakenError, 409, "email_taken")
+register_error(LastAdminError, 409, "last_admin")
+register_error(UserNotFoundError, 404, "not_found")
+
+
+class MissingCredentialsError(AuthenticationError):
+    """The request carries no ``Authorization: Bearer`` header (401)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sign in first: send Authorization: Bearer <access token> (POST /api/v1/auth/login) or an API key"
+        )
+
+
+def accounts_of_app(app: FastAPI) -> AccountService:
+    """The app's account service, built once per app from its services (one JWT secret, one store set)."""
+    state = app.state
+    service: AccountService | None = getattr(state, "accounts", None)
+    if service is None:
+        service = state.accounts = state.services.accounts()
+    return service
+
+
+def accounts_of(request: Request) -> AccountService:
+    """The account service of the app serving ``request`` (see :func:`accounts_of_app`)."""
+    return accounts_of_app(request.app)
+
+
+#: A route parameter receiving the app's :class:`AccountService`.
+AccountsDep = Annotated[AccountService, Depends(accounts_of)]
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, or ``None``."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+async def authenticate(accounts: AccountService, token: str) -> Identity:
+    """The identity behind an access token or an API key.
+
+    Raises:
+        AuthenticationError: the token or key is unknown, expired, revoked or malformed (401).
+        AccountInactiveError: the account is deactivated or past its activation date (403).
+    """
+    if token.startswith(API_KEY_PREFIX):
+        return await accounts.authenticate_api_key(token)
+    return await accounts.authenticate(token)
+
+
+async def identify(request: Request) -> str | None:
+    """The ``identify`` hook of :func:`~tsbot.apps.api.app.create_app`: the caller's user id, or ``None``.
+
+    Bad credentials give ``None`` here (the route's :func:`requires` answers 401); a good identity is kept in the
+    scope for the route.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return None
+    try:
+        identity = await authenticate(accounts_of(request), token)
+    except TsbotError:
+        return None
+    scope_state(request.scope)[IDENTITY] = identity
+    return identity.user.id
+
+
+async def current_identity(
+    request: Request, scopes: SecurityScopes, token: str | None = Depends(bearer)
+) -> Identity:
+    """The dependency behind :func:`requires`: the caller's identity, holding every scope of the route.
+
+    Raises:
+        MissingCredentialsError, AuthenticationError: 401.
+        AccountInactiveError, PermissionDeniedError: 403.
+    """
+    identity: Identity | None = scope_state(request.scope).get(IDENTITY)
+    if identity is None:
+        if token is None:
+            raise MissingCredentialsError
+        identity = await authenticate(accounts_of(request), token)
+        scope_state(request.scope)[IDENTITY] = identity
+    set_user_id(request, identity.user.id)
+    identity.require(*(Permission(s) for s in scopes.scopes))
+    return identity
+
+
+def requires(*permissions: Permission) -> Any:
+    """A parameter default that authenticates the caller and checks ``permissions`` (none: any signed-in user).
+
+    Use as ``identity: Identity = requires(Permission.WRITE_ORDERS)``.
+    """
+    return Security(current_identity, scopes=[Permission(p).value for p in permissions])
+
+
+def caller_ip(request: Request) -> str:
+    """The client address recorded in the audit log and sign-in history."""
+    return client_ip(request.scope)
