@@ -35,7 +35,7 @@ from starlette.middleware import Middleware
 from starlette.types import Scope
 
 import tsbot
-from tsbot.apps.api import auth, system
+from tsbot.apps.api import auth, auth_routes, me, system
 from tsbot.apps.api.context import Identify, route_template
 from tsbot.apps.api.errors import CatchAllMiddleware, install_error_handlers
 from tsbot.apps.api.metrics import UNROUTED, ApiMetrics
@@ -57,7 +57,11 @@ PREFIX = system.PREFIX
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
 DOCS_PATH = f"{PREFIX}/docs"
 #: Routers every app serves, in order.
-ROUTERS: tuple[APIRouter, ...] = (system.router,)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    auth_routes.router,
+    me.router,
+)
 #: Seconds to wait for Redis (connect, then each answer) before a rate-limit check fails open.
 REDIS_TIMEOUT_S = 0.5
 
