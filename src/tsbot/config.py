@@ -324,6 +324,17 @@ class EmailConfig(_Strict):
     timeout_s: float = Field(10.0, gt=0, le=120)
 
 
+class TelegramConfig(_Strict):
+    """The Telegram bot: ``bot_token`` from BotFather (set it in the environment, ``TSBOT_TELEGRAM__BOT_TOKEN``; none:
+    no bot, Telegram notifications and account linking answer "not configured"), ``bot_username`` without ``@``
+    (for ``https://t.me/<username>?start=<code>`` links), and the Bot API's base URL (another one for a local Bot API
+    server or tests)."""
+
+    bot_token: SecretStr | None = None
+    bot_username: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    api_base_url: str = Field("https://api.telegram.org", pattern=r"^https?://\S+$")
+
+
 class Settings(BaseSettings):
     """All of tsbot's settings (``app.yaml`` keys at the top level, ``trading.yaml`` under ``trading``)."""
 
@@ -353,6 +364,7 @@ class Settings(BaseSettings):
     api: ApiConfig = Field(default_factory=ApiConfig)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
 
     @property
     def effective_database_url(self) -> str:

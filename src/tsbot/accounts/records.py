@@ -167,6 +167,12 @@ class AuditAction(StrEnum):
     ACTIVE_UNTIL_CHANGED = "user.active_until_changed"
     USER_DELETED = "user.deleted"
     PROFILE_UPDATED = "user.profile_updated"
+    CONFIG_CHANGED = "config.changed"
+    TELEGRAM_CODE_ISSUED = "telegram.code_issued"
+    TELEGRAM_LINKED = "telegram.linked"
+    TELEGRAM_UNLINKED = "telegram.unlinked"
+    WEBHOOK_TOKEN_CREATED = "webhook_token.created"
+    WEBHOOK_TOKEN_DELETED = "webhook_token.deleted"
 
 
 @dataclass(frozen=True, slots=True)

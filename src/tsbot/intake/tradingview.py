@@ -130,6 +130,7 @@ def read_alert(body: bytes | str, content_type: str | None, *, max_bytes: int = 
     data = _load_json(text, content_type)
     if data is None:
         return _from_text(text)
+    _check_texts(data)
     if isinstance(data, str):
         return _from_text(_decode(data, max_bytes))
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], dict):
@@ -197,6 +198,26 @@ def _decode(body: bytes | str, max_bytes: int) -> str:
             f"alert body is empty: the alert message must name a side and a symbol, e.g. {_EXAMPLE}"
         )
     return text
+
+
+def _check_texts(data: Any) -> None:
+    """Refuse a JSON value whose strings or keys hold, through escapes, a control character or a lone surrogate
+    (``"\\u0000"``, ``"\\ud800"``): neither is text a person or TradingView writes, and neither can be stored."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise AlertError("alert holds an escaped lone surrogate (\\ud800-\\udfff): not text") from None
+            if any(ch not in "\t\n\r" and unicodedata.category(ch) == "Cc" for ch in item):
+                raise AlertError("alert holds an escaped control character: binary data is not an alert")
 
 
 def _load_json(text: str, content_type: str | None) -> Any:

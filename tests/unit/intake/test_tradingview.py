@@ -174,6 +174,21 @@ def test_json_without_content_type_and_as_text_and_with_bom() -> None:
     assert read(b"\xef\xbb\xbf" + body.encode()) == expected
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"action": "buy", "ticker": "BTCUSDT", "exchange": "\\ud800"}', "lone surrogate"),
+        (b'{"action": "buy", "ticker": "BTC\\u0000USDT"}', "control character"),
+        (b'{"action": "buy", "ticker": "BTCUSDT", "\\udfff": 1}', "lone surrogate"),
+        (b'[{"action": "buy", "ticker": "BTCUSDT", "note": "\\u0007"}]', "control character"),
+    ],
+)
+def test_escaped_control_characters_and_lone_surrogates_are_refused(body: bytes, reason: str) -> None:
+    """Bad input: JSON escapes that decode to a NUL, a bell or a lone surrogate, in a value or a key."""
+    with pytest.raises(AlertError, match=reason):
+        read_alert(body, "application/json")
+
+
 def test_json_prices_stay_exact_decimals() -> None:
     alert = parse_alert(b'{"symbol": "BTCUSDT", "side": "buy", "price": 0.1, "sl": 0.000065}', None)
     assert alert.entry == (D("0.1"),)

@@ -7,6 +7,10 @@ so no table is left out. A new group of tables gets its own module, imported bel
 
 from __future__ import annotations
 
+import tsbot.adapters.storage.tables_config  # noqa: F401
+import tsbot.adapters.storage.tables_jobs  # noqa: F401
+import tsbot.adapters.storage.tables_messaging  # noqa: F401
+import tsbot.adapters.storage.tables_watch  # noqa: F401
 from tsbot.adapters.storage.tables import metadata
 
 __all__ = ["metadata"]

@@ -19,24 +19,16 @@ from typing import Annotated
 import typer
 
 from tsbot.apps.cli.common import console, run, settings_or_exit
-from tsbot.apps.cli.portfolio_data import LastPrice, find_portfolio, last_prices
+from tsbot.apps.cli.portfolio_data import find_portfolio
 from tsbot.core.errors import NotFoundError
 from tsbot.trading.models import Fill, Order, OrderRejectedError, OrderRequest, OrderSide, OrderType
 from tsbot.trading.orders import client_order_id
-from tsbot.trading.paper import Bar
 from tsbot.trading.paper_account import PaperDesk
-from tsbot.trading.replay import paper_rules
+from tsbot.trading.paper_books import open_paper_desk, paper_account
 from tsbot.wiring import Services, open_services
 
 Owner = Annotated[str, typer.Option("--owner", help="Owner of the portfolio (the command line's operator).")]
 Portfolio = Annotated[str, typer.Option("--portfolio", "-p", help="Portfolio whose paper account trades.")]
-#: Most candles worked per symbol when catching up resting orders.
-MAX_CATCH_UP_BARS = 50_000
-
-
-def paper_account(portfolio_id: str) -> str:
-    """The paper account of a portfolio: ``paper:<portfolio id>``."""
-    return f"paper:{portfolio_id}"
 
 
 def decimal_option(text: str | None, name: str) -> Decimal | None:
@@ -66,32 +58,13 @@ async def open_desk(
         NotFoundError: no such portfolio, or no candles for a symbol it trades.
     """
     info = await find_portfolio(services, owner, portfolio)
-    account = paper_account(info.id)
-    working = await services.orders.working(account)
-    wanted = set(symbols) | {o.request.symbol for o in working}
-    prices: dict[str, LastPrice] = await last_prices(services, wanted, {}) if wanted else {}
-    rules = {s: paper_rules(s, p.asset_class, float(p.price)) for s, p in prices.items()}
-    oldest_ms = min((int(o.history[0].at.timestamp() * 1000) for o in working), default=None)
-    last_bars: dict[str, Bar] = {}
-    catch_up: dict[str, list[Bar]] = {}
-    for symbol, price in prices.items():
-        key = price.series.key
-        count = 1
-        if oldest_ms is not None and price.open_ms >= oldest_ms:
-            count = min((price.open_ms - oldest_ms) // key.timeframe.ms + 2, MAX_CATCH_UP_BARS)
-        frame = await services.candles.load(key, limit=count)
-        bars = [Bar.of(frame, i) for i in range(len(frame))]
-        last_bars[symbol] = bars[0]  # worked before the oldest resting order: only a price
-        catch_up[symbol] = bars[1:]
-    desk = await PaperDesk.open(
-        account,
+    return await open_paper_desk(
+        paper_account(info.id),
+        orders=services.orders,
         ledger=services.paper_ledger(),
-        store=services.orders,
-        rules=rules,
-        last_bars=last_bars,
+        candles=services.candles,
+        symbols=symbols,
     )
-    fills = await desk.work(catch_up) if working else []
-    return desk, fills
 
 
 def _print_fills(fills: list[Fill], what: str) -> None:

@@ -15,49 +15,19 @@ from typing import Any
 from tsbot.adapters.storage.portfolios import PortfolioInfo
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
-from tsbot.core.errors import DataError, NotFoundError
+from tsbot.core.errors import NotFoundError
 from tsbot.core.time import from_ms
-from tsbot.market.ports import SeriesInfo
 from tsbot.trading.models import MarketRules
-from tsbot.trading.performance import (
-    MIN_RETURNS_SHARPE,
-    MIN_RETURNS_VAR,
-    DailySnapshot,
-    Period,
-    performance_stats,
-)
-from tsbot.trading.portfolio import Book, Valuation, split_symbol
+from tsbot.trading.paper_books import SNAPSHOTS_NEEDED, LastPrice, book_of
+from tsbot.trading.paper_books import last_prices as stored_last_prices
+from tsbot.trading.performance import DailySnapshot, Period, performance_stats
+from tsbot.trading.portfolio import Book, Valuation
 from tsbot.wiring import Services, open_services
 
 #: Price step of the default market rules (quote currency).
 DEFAULT_TICK = Decimal("0.01")
 #: Quantity step of the default market rules: 1e-8 of a coin, one share.
 DEFAULT_LOT = {AssetClass.CRYPTO: Decimal("0.00000001"), AssetClass.STOCK: Decimal(1)}
-#: Fewest daily snapshots for each performance figure (n snapshots give n - 1 daily returns).
-SNAPSHOTS_NEEDED = {
-    "return": 2,
-    "sharpe": MIN_RETURNS_SHARPE + 1,
-    "max_drawdown": 2,
-    "var_95": MIN_RETURNS_VAR + 1,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class LastPrice:
-    """The close of the newest stored bar priced for ``symbol`` (a book symbol, ``BASE/QUOTE``).
-
-    ``key`` is the candle series it came from (its symbol is the bare ticker for a stock: ``AAPL`` for
-    ``AAPL/USD``); ``open_ms`` the bar's open time (ms, UTC); ``asset_class`` the series' asset class.
-    """
-
-    symbol: str
-    price: Decimal
-    series: SeriesInfo
-    open_ms: int
-
-    @property
-    def asset_class(self) -> AssetClass:
-        return AssetClass(self.series.asset_class)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,50 +83,16 @@ async def find_portfolio(services: Services, owner: str, name: str) -> Portfolio
     raise NotFoundError(f"no portfolio named {wanted} (owner {owner}); `tsbot portfolio list` shows them")
 
 
-def _candidates(symbol: str, series: Iterable[SeriesInfo]) -> list[SeriesInfo]:
-    """Series that price ``symbol``: the same symbol, else for ``X/USD`` a stock series of ticker ``X``."""
-    known = list(series)
-    exact = [s for s in known if s.key.symbol == symbol]
-    if exact:
-        return exact
-    base, quote = split_symbol(symbol)
-    if quote == "USD":
-        return [s for s in known if s.key.symbol == base and s.asset_class == AssetClass.STOCK]
-    return []
-
-
 async def last_prices(
     services: Services, symbols: Iterable[str], held: Mapping[str, str]
 ) -> dict[str, LastPrice]:
-    """The last close of each symbol, from the stored series (any exchange and timeframe) whose newest bar ends
-    last (bar open time + timeframe; a tie goes to the shorter timeframe, then the exchange name).
-
-    Args:
-        held: symbol -> account holding it, to name in the error.
+    """The last close of each symbol from the candle store (see :func:`tsbot.trading.paper_books.last_prices`).
 
     Raises:
-        NotFoundError: a symbol with no stored candles, naming it.
+        NotFoundError: a symbol with no stored candles, naming it (and ``held[symbol]``, the account holding it).
         DataError: a stored close that is not a positive number.
     """
-    series = await services.candles.series()
-    out: dict[str, LastPrice] = {}
-    for symbol in sorted(set(symbols)):
-        found = _candidates(symbol, series)
-        if not found:
-            where = f" (held on {held[symbol]})" if symbol in held else ""
-            raise NotFoundError(
-                f"no candles stored for {symbol}{where}; cannot price it: download them with `tsbot data download`"
-            )
-        best = max(
-            found,
-            key=lambda s: (s.last_open_ms + s.key.timeframe.ms, -s.key.timeframe.ms, s.key.exchange),
-        )
-        frame = await services.candles.load(best.key, limit=1)
-        close = Decimal(str(float(frame.close[-1]))) if len(frame) else Decimal(0)
-        if not (close.is_finite() and close > 0):
-            raise DataError(f"the last close of {best.key} is {close}; cannot price {symbol}")
-        out[symbol] = LastPrice(symbol, close, best, int(frame.open_time_ms[-1]))
-    return out
+    return await stored_last_prices(services.candles, symbols, held)
 
 
 async def load_state(
@@ -173,10 +109,7 @@ async def load_state(
     async with open_services(settings) as services:
         info = await find_portfolio(services, owner, name)
         kinds = {a.account: a.asset_class for a in info.accounts}
-        book = Book()
-        if kinds:
-            for account, fill in await services.orders.account_fills(sorted(kinds)):
-                book.apply(account, fill, kinds[account].value)
+        book = book_of(await services.orders.account_fills(sorted(kinds)) if kinds else [], kinds)
         open_holdings = book.open_holdings()
         held = {h.symbol: h.account for h in open_holdings}
         symbols = set(held) | (set(info.target_weights) if with_targets else set())
