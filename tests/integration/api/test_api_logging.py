@@ -6,20 +6,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
 import pytest
 import structlog
-from tests.integration.api.conftest import Serve
+from tests.integration.api.conftest import Serve, sign_in
 
-from tsbot.apps.api.webhooks import tradingview_router
+from tsbot.accounts.models import Role
 from tsbot.apps.logs import MASK, configure_logging, is_secret_key, mask_text
 from tsbot.config import load_settings
-from tsbot.intake.models import TradeIntent
-from tsbot.intake.webhooks import MemoryReplayGuard, MemoryTokenStore
-
-HOOK_TOKEN = "tv-" + "s3cr3t" * 6
 
 
 def lines_of(out: io.StringIO) -> list[dict[str, Any]]:
@@ -83,28 +78,26 @@ async def test_one_access_line_per_request_with_the_user_when_known(
 
 async def test_webhook_token_is_redacted_from_the_access_log(serve: Serve, json_logs: io.StringIO) -> None:
     """Bad input: a request to the TradingView webhook with a wrong token, and one with the right token."""
-    received: list[TradeIntent] = []
-
-    async def on_intent(owner: str, intent: TradeIntent, received_at: datetime) -> None:
-        received.append(intent)
-
-    webhook = tradingview_router(
-        MemoryTokenStore({HOOK_TOKEN: "user-1"}), MemoryReplayGuard(), on_intent, load_settings()
-    )
-    async with serve(routers=(webhook,)) as api:
+    async with serve() as api:
+        owner = await sign_in(api, Role.TRADER)
+        issued = await api.client.post(
+            "/api/v1/intake/webhooks/tokens", json={"label": "tv"}, headers=owner.headers
+        )
+        assert issued.status_code == 201, issued.text
+        token = issued.json()["token"]
         good = await api.client.post(
-            f"/api/v1/webhooks/tradingview/{HOOK_TOKEN}",
+            f"/api/v1/webhooks/tradingview/{token}",
             json={"symbol": "BTCUSDT", "side": "buy", "price": 1},
         )
         wrong = await api.client.post("/api/v1/webhooks/tradingview/wrong-token-value-xyz", content=b"{}")
         scrape = await api.client.get("/api/v1/metrics")
-    assert good.status_code == 202 and wrong.status_code == 401 and len(received) == 1
+    assert good.status_code == 202 and wrong.status_code == 401
     text = json_logs.getvalue()
-    assert HOOK_TOKEN not in text and "wrong-token-value-xyz" not in text
+    assert token not in text and "wrong-token-value-xyz" not in text
     paths = [entry["path"] for entry in lines_of(json_logs) if entry["event"] == "http.request"]
-    assert paths[:2] == ["/api/v1/webhooks/tradingview/***"] * 2
+    assert paths[-3:-1] == ["/api/v1/webhooks/tradingview/***"] * 2
     assert 'route="/api/v1/webhooks/tradingview/{token}"' in scrape.text
-    assert HOOK_TOKEN not in scrape.text
+    assert token not in scrape.text
 
 
 def test_log_level_filters_and_console_mode_still_masks(restore_logging: None) -> None:

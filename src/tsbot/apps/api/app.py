@@ -35,9 +35,36 @@ from starlette.middleware import Middleware
 from starlette.types import Scope
 
 import tsbot
-from tsbot.apps.api import auth, auth_routes, me, system
+from tsbot.apps.api import (
+    admin,
+    admin_config,
+    alerts,
+    auth,
+    auth_routes,
+    backtests,
+    bots,
+    exchange_keys,
+    intake,
+    market,
+    me,
+    messages,
+    portfolios,
+    sentiment,
+    signals,
+    system,
+    telegram,
+    trading,
+    webhooks,
+    ws,
+)
 from tsbot.apps.api.context import Identify, route_template
-from tsbot.apps.api.errors import CatchAllMiddleware, install_error_handlers
+from tsbot.apps.api.errors import (
+    AUTH_RESPONSES,
+    COMMON_RESPONSES,
+    CatchAllMiddleware,
+    install_error_handlers,
+)
+from tsbot.apps.api.events import live_updates
 from tsbot.apps.api.metrics import UNROUTED, ApiMetrics
 from tsbot.apps.api.middleware import (
     BodyLimitMiddleware,
@@ -45,6 +72,7 @@ from tsbot.apps.api.middleware import (
     JsonCORSMiddleware,
     SecurityHeadersMiddleware,
     docs_csp,
+    refuse_bad_text,
     require_json_body,
 )
 from tsbot.apps.api.observe import RequestContextMiddleware
@@ -61,6 +89,24 @@ ROUTERS: tuple[APIRouter, ...] = (
     system.router,
     auth_routes.router,
     me.router,
+    exchange_keys.router,
+    messages.router,
+    messages.admin_router,
+    telegram.router,
+    portfolios.router,
+    portfolios.positions_router,
+    trading.router,
+    bots.router,
+    signals.router,
+    market.router,
+    sentiment.router,
+    alerts.router,
+    admin.router,
+    admin_config.router,
+    ws.router,
+    intake.router,
+    webhooks.router,
+    backtests.router,
 )
 #: Seconds to wait for Redis (connect, then each answer) before a rate-limit check fails open.
 REDIS_TIMEOUT_S = 0.5
@@ -130,11 +176,13 @@ def _assemble(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             if opener is None:
-                yield
+                async with live_updates(app):
+                    yield
             else:
                 async with opener() as services:
                     app.state.services = services
-                    yield
+                    async with live_updates(app):
+                        yield
         finally:
             if pool is not None:
                 await pool.aclose()
@@ -154,7 +202,7 @@ def _assemble(
         # FastAPI's built-in OpenTelemetry hooks cost ~30 us a request even with no exporter; the app's own
         # metrics and access log cover what they would report.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        dependencies=[Depends(require_json_body)],
+        dependencies=[Depends(require_json_body), Depends(refuse_bad_text)],
         middleware=_middleware(
             settings, metrics, rate_limits, identify, count_unhandled, docs_csp(docs_page.decode())
         ),
@@ -170,7 +218,7 @@ def _assemble(
         return HTMLResponse(docs_page)
 
     for router in (*ROUTERS, *routers):
-        app.include_router(router)
+        app.include_router(router, responses={**COMMON_RESPONSES, **AUTH_RESPONSES})
     return app
 
 

@@ -199,6 +199,20 @@ def requires(*permissions: Permission) -> Any:
     return Security(current_identity, scopes=[Permission(p).value for p in permissions])
 
 
+def require_session(identity: Identity) -> Identity:
+    """``identity``, checked to be signed in with a password (an access token), not with an API key: an API key is
+    a program's credential and may never widen or take over the account (its keys, password, two-factor sign-in).
+
+    Raises:
+        PermissionDeniedError: the request is authenticated by an API key (403).
+    """
+    if identity.api_key_id is not None:
+        raise PermissionDeniedError(
+            "an API key cannot do this: sign in with your password (POST /api/v1/auth/login)"
+        )
+    return identity
+
+
 def caller_ip(request: Request) -> str:
     """The client address recorded in the audit log and sign-in history."""
     return client_ip(request.scope)

@@ -37,6 +37,7 @@ import structlog
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,6 +59,38 @@ _log = structlog.get_logger("tsbot.api.errors")
 #: Seconds a client is asked to wait after a temporary failure that names no time of its own.
 DEFAULT_RETRY_AFTER_S = 5
 INTERNAL_MESSAGE = "internal error; the request id identifies it in the server's logs"
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer (see the module docstring)."""
+
+    type: str = Field(description="a stable snake_case word to branch on, e.g. not_found")
+    message: str = Field(description="what went wrong, for people")
+    details: Any = Field(None, description="structured data: the fields of a validation error, a limit ...")
+    request_id: str | None = Field(None, description="the X-Request-ID of the answer, to find it in the logs")
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+#: Error answers every route may give, documented on each (a route adds its own with ``responses=``).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("the request cannot be carried out as asked (the message says why)"),
+    413: _documented("the body is over api.max_body_bytes"),
+    415: _documented("the body is not JSON"),
+    422: _documented("the request is invalid: `details` lists the fields"),
+    429: _documented("a rate limit was hit; Retry-After says when to try again"),
+    500: _documented("an unexpected error; the request id finds it in the server's logs"),
+    503: _documented("a dependency is unavailable; Retry-After says when to try again"),
+}
+#: Error answers of routes that need credentials.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("no credentials, or they are wrong, expired or revoked"),
+    403: _documented("signed in, but not allowed: a permission is missing or the account is inactive"),
+    404: _documented("no such object, or it belongs to another user"),
+    409: _documented("the request conflicts with the current state"),
+}
 
 _TYPE_OF_STATUS = {
     400: "bad_request",

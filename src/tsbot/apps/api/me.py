@@ -30,7 +30,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 
-from tsbot.accounts.errors import PermissionDeniedError
 from tsbot.accounts.models import Identity
 from tsbot.apps.api.account_models import (
     ApiKeyIn,
@@ -46,7 +45,7 @@ from tsbot.apps.api.account_models import (
     TotpStatusOut,
     UserOut,
 )
-from tsbot.apps.api.auth import AccountsDep, caller_ip, requires
+from tsbot.apps.api.auth import AccountsDep, caller_ip, require_session, requires
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"])
 
@@ -54,16 +53,8 @@ SignedIn = Annotated[Identity, requires()]
 
 
 async def _session_identity(identity: SignedIn) -> Identity:
-    """The caller, signed in with a password (an access token), not with an API key.
-
-    Raises:
-        PermissionDeniedError: the request is authenticated by an API key.
-    """
-    if identity.api_key_id is not None:
-        raise PermissionDeniedError(
-            "an API key cannot change the account: sign in with your password (POST /api/v1/auth/login)"
-        )
-    return identity
+    """The caller, signed in with a password (see :func:`~tsbot.apps.api.auth.require_session`)."""
+    return require_session(identity)
 
 
 Session = Annotated[Identity, Depends(_session_identity)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 
@@ -21,7 +22,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tsbot.apps.api.context import USER_ID, Identify, scope_state
-from tsbot.apps.api.errors import BodyTooLargeError, UnsupportedMediaTypeError, error_response, send_error
+from tsbot.apps.api.errors import (
+    ApiError,
+    BodyTooLargeError,
+    UnsupportedMediaTypeError,
+    error_response,
+    send_error,
+)
 
 _log = structlog.get_logger("tsbot.api.middleware")
 
@@ -224,3 +231,76 @@ async def require_json_body(request: Request) -> None:
     content_type = headers.get("content-type")
     if not is_json_media_type(content_type):
         raise UnsupportedMediaTypeError(content_type)
+
+
+class BadTextError(ApiError):
+    """A text in the request holds a NUL character or a lone surrogate, which no text field accepts (422)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            422,
+            f"the request's {where} holds a NUL character (\\u0000) or a lone surrogate (\\ud800-\\udfff),"
+            " which no text may contain",
+            error_type="validation_error",
+            details=[{"loc": [where], "message": "NUL character or lone surrogate", "type": "bad_text"}],
+        )
+
+
+#: JSON escapes that may decode to text no field accepts: NUL, and the surrogate range (``\ud800``-``\udfff``).
+_SUSPECT_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+async def refuse_bad_text(request: Request) -> None:
+    """App-wide dependency: 422 for a NUL character anywhere in the path, the query string, a JSON body or a form,
+    and for a lone surrogate in a JSON body (which escapes such as ``\\ud800`` produce).
+
+    No text field accepts either: PostgreSQL cannot store them, and no person types them. They are refused once,
+    here, with a clear message, before any route stores or compares them.
+
+    Raises:
+        BadTextError: such a character was found (the error says where).
+    """
+    scope = request.scope
+    if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+        raise BadTextError("path or query")
+    if request.method not in _BODY_METHODS:
+        return
+    field = getattr(scope.get("route"), "body_field", None)
+    if field is None:
+        return
+    if isinstance(field.field_info, params.Form):
+        form = await request.form()  # parsed once already by the route: cached
+        if any("\x00" in k or (isinstance(v, str) and "\x00" in v) for k, v in form.multi_items()):
+            raise BadTextError("body")
+        return
+    body = await request.body()  # read once already by the route: cached
+    if _SUSPECT_ESCAPES.search(body) and _holds_bad_text(body):
+        raise BadTextError("body")
+
+
+def _holds_bad_text(body: bytes) -> bool:
+    """Whether the JSON ``body`` decodes to a key or string holding a NUL character or a lone surrogate."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return False  # the route's own parsing answers a malformed body
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item or not item.isascii() and _has_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
