@@ -308,6 +308,10 @@ class AccountsConfig(_Strict):
     totp_issuer: str = Field("tsbot", min_length=1, max_length=64)
     #: Days a new account stays active before an admin must extend it; null: no expiry.
     activation_days: int | None = Field(None, ge=1, le=36_500)
+    #: Seconds an API process reuses a checked access token or API key before reading the account again; 0: read it
+    #: on every request. A sign-out, deactivation or revocation takes effect at once in the process that made it and
+    #: within this time in the others.
+    identity_cache_seconds: float = Field(5.0, ge=0, le=60)
 
 
 class EmailConfig(_Strict):

@@ -9,6 +9,7 @@ user's API key id, a revoked key, a deactivated account's token.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -273,8 +274,23 @@ async def test_api_keys_are_shown_once_and_cannot_manage_the_account(serve: Serv
 async def test_a_deactivated_account_is_refused_at_once(serve: Serve) -> None:
     async with serve() as api:
         caller = await sign_in(api, Role.TRADER)
+        admin = await sign_in(api, Role.ADMIN)
+        assert (await api.client.get("/api/v1/me", headers=caller.headers)).status_code == 200  # cached now
+        done = await api.client.post(
+            f"/api/v1/admin/users/{caller.user.id}/deactivate", headers=admin.headers
+        )
+        assert done.status_code == 200, done.text
+        assert_error(await api.client.get("/api/v1/me", headers=caller.headers), 403, "account_inactive")
+
+
+async def test_another_process_deactivating_takes_effect_within_the_identity_cache_time(serve: Serve) -> None:
+    async with serve(accounts={"identity_cache_seconds": 0.3}) as api:
+        caller = await sign_in(api, Role.TRADER)
         assert (await api.client.get("/api/v1/me", headers=caller.headers)).status_code == 200
+        # Another process (the command line) deactivates the user: this process still trusts its cache briefly.
         await auth.accounts_of_app(api.app).deactivate(OPERATOR, caller.user.id)
+        assert (await api.client.get("/api/v1/me", headers=caller.headers)).status_code == 200
+        await asyncio.sleep(0.35)
         assert_error(await api.client.get("/api/v1/me", headers=caller.headers), 403, "account_inactive")
 
 

@@ -36,7 +36,7 @@ from tsbot.apps.api.admin_models import (
     UserPatchIn,
     UtcTime,
 )
-from tsbot.apps.api.auth import AccountsDep, caller_ip, requires
+from tsbot.apps.api.auth import AccountsDep, caller_ip, forget_identities, requires
 from tsbot.apps.api.cache import caches_of
 from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.events import bus_of, end_live_sessions
@@ -44,7 +44,7 @@ from tsbot.apps.api.schemas import Page
 from tsbot.core.enums import Action
 from tsbot.core.time import utc_now
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(forget_identities)])
 
 _USER_ID = "the user's id"
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such user"}}

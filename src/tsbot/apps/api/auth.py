@@ -14,12 +14,21 @@ read them). Answers: no or bad credentials -> 401 with ``WWW-Authenticate: Beare
 permission -> 403; an inactive or expired account -> 403. Objects of another user are answered 404 by the routes
 (never 403, which would tell that the object exists).
 
-The :func:`identify` hook authenticates a request before the rate limit (so the limit counts per user), and leaves
-the identity in the scope for :func:`requires` to reuse; a request is never authenticated twice.
+The :func:`identify` hook names the caller before the rate limit (so the limit counts per user): for an access
+token it only checks the signature (no database), for an API key it authenticates. :func:`requires` then
+authenticates once per request.
+
+Checked identities are kept for ``accounts.identity_cache_seconds`` (5 s) in an :class:`IdentityCache` per app, keyed
+by a digest of the token (never the token), never past an access token's expiry. Every state-changing account
+route (sign-out, password, two-factor, API keys, administration of users) empties the cache of its process when it
+is done (:func:`forget_identities`), so a revocation takes effect at once there and within that time elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
@@ -114,6 +123,64 @@ class MissingCredentialsError(AuthenticationError):
         )
 
 
+class IdentityCache:
+    """Identities checked recently, by a digest of their token, each until its own deadline (monotonic clock).
+
+    At most ``max_entries`` are kept: when full, the whole cache is dropped (a cheap, safe bound).
+    """
+
+    def __init__(self, ttl_s: float, *, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[bytes, tuple[float, Identity]] = {}
+
+    @staticmethod
+    def _key(token: str) -> bytes:
+        return hashlib.blake2b(token.encode(), digest_size=20).digest()
+
+    def get(self, token: str) -> Identity | None:
+        """The identity of ``token`` checked less than its deadline ago, or ``None``."""
+        entry = self._entries.get(self._key(token))
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(self._key(token), None)
+            return None
+        return entry[1]
+
+    def put(self, token: str, identity: Identity, *, valid_s: float | None = None) -> None:
+        """Keep ``identity`` for ``ttl_s`` seconds, or ``valid_s`` when sooner (the token's own expiry)."""
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        life = self.ttl_s if valid_s is None else min(self.ttl_s, valid_s)
+        if life > 0:
+            self._entries[self._key(token)] = (time.monotonic() + life, identity)
+
+    def clear(self) -> None:
+        """Forget every identity (after an account change in this process)."""
+        self._entries.clear()
+
+
+def identity_cache_of(app: FastAPI) -> IdentityCache:
+    """The app's :class:`IdentityCache` (``accounts.identity_cache_seconds``)."""
+    cache: IdentityCache | None = getattr(app.state, "identity_cache", None)
+    if cache is None:
+        cache = app.state.identity_cache = IdentityCache(app.state.settings.accounts.identity_cache_seconds)
+    return cache
+
+
+async def forget_identities(request: Request) -> AsyncIterator[None]:
+    """Router dependency for routes that change accounts: once the route is done (whatever its answer), this
+    process's :class:`IdentityCache` is emptied."""
+    try:
+        yield
+    finally:
+        if request.method != "GET":
+            identity_cache_of(request.app).clear()
+
+
 def accounts_of_app(app: FastAPI) -> AccountService:
     """The app's account service, built once per app from its services (one JWT secret, one store set)."""
     state = app.state
@@ -142,16 +209,27 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(accounts: AccountService, token: str) -> Identity:
-    """The identity behind an access token or an API key.
+async def authenticate(app: FastAPI, token: str) -> Identity:
+    """The identity behind an access token or an API key, from the app's :class:`IdentityCache` when checked
+    recently.
 
     Raises:
         AuthenticationError: the token or key is unknown, expired, revoked or malformed (401).
         AccountInactiveError: the account is deactivated or past its activation date (403).
     """
+    cache = identity_cache_of(app)
+    identity = cache.get(token)
+    if identity is not None:
+        return identity
+    accounts = accounts_of_app(app)
     if token.startswith(API_KEY_PREFIX):
-        return await accounts.authenticate_api_key(token)
-    return await accounts.authenticate(token)
+        identity = await accounts.authenticate_api_key(token)
+        cache.put(token, identity)
+    else:
+        identity = await accounts.authenticate(token)
+        expires_at = accounts.decode_access_token(token).expires_at
+        cache.put(token, identity, valid_s=(expires_at - utc_now()).total_seconds())
+    return identity
 
 
 async def identify(request: Request) -> str | None:
@@ -164,7 +242,11 @@ async def identify(request: Request) -> str | None:
     if token is None:
         return None
     try:
-        identity = await authenticate(accounts_of(request), token)
+        if not token.startswith(API_KEY_PREFIX):
+            cached = identity_cache_of(request.app).get(token)
+            # A verified signature is enough to count the request against its user; the route authenticates.
+            return cached.user.id if cached else accounts_of(request).decode_access_token(token).user_id
+        identity = await authenticate(request.app, token)
     except TsbotError:
         return None
     scope_state(request.scope)[IDENTITY] = identity
@@ -184,7 +266,7 @@ async def current_identity(
     if identity is None:
         if token is None:
             raise MissingCredentialsError
-        identity = await authenticate(accounts_of(request), token)
+        identity = await authenticate(request.app, token)
         scope_state(request.scope)[IDENTITY] = identity
     set_user_id(request, identity.user.id)
     identity.require(*(Permission(s) for s in scopes.scopes))

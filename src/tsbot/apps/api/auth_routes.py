@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, status
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.responses import Response
 
 from tsbot.apps.api.account_models import (
@@ -41,10 +41,10 @@ from tsbot.apps.api.account_models import (
     TokensOut,
     UserOut,
 )
-from tsbot.apps.api.auth import AccountsDep, caller_ip
+from tsbot.apps.api.auth import AccountsDep, caller_ip, forget_identities
 from tsbot.core.time import utc_now
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"], dependencies=[Depends(forget_identities)])
 
 _UNAUTHORIZED = {401: {"description": "wrong credentials or token"}}
 _SENT = MessageOut(

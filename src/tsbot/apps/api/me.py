@@ -45,9 +45,9 @@ from tsbot.apps.api.account_models import (
     TotpStatusOut,
     UserOut,
 )
-from tsbot.apps.api.auth import AccountsDep, caller_ip, require_session, requires
+from tsbot.apps.api.auth import AccountsDep, caller_ip, forget_identities, require_session, requires
 
-router = APIRouter(prefix="/api/v1/me", tags=["me"])
+router = APIRouter(prefix="/api/v1/me", tags=["me"], dependencies=[Depends(forget_identities)])
 
 SignedIn = Annotated[Identity, requires()]
 

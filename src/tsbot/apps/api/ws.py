@@ -35,7 +35,7 @@ from starlette.routing import WebSocketRoute
 
 from tsbot.accounts.models import Identity, Permission
 from tsbot.adapters.events import CHANNELS, SESSION_CHANNEL, Listener
-from tsbot.apps.api.auth import accounts_of_app, authenticate
+from tsbot.apps.api.auth import authenticate
 from tsbot.apps.api.events import bus_of
 from tsbot.core.errors import TsbotError
 from tsbot.core.time import utc_now
@@ -127,7 +127,7 @@ async def _identity(websocket: WebSocket, token: str | None) -> Identity:
     if not token:
         raise _Close(CLOSE_UNAUTHORIZED, 'authenticate first: send {"type": "auth", "token": ...}')
     try:
-        return await authenticate(accounts_of_app(websocket.app), token)
+        return await authenticate(websocket.app, token)
     except TsbotError as exc:
         raise _Close(CLOSE_UNAUTHORIZED, str(exc)) from None
 
