@@ -17,6 +17,8 @@ from tsbot.config import Settings
 
 #: The import string uvicorn calls in each worker.
 APP_FACTORY = "tsbot.apps.api.app:app_from_settings"
+#: Seconds a worker may take to start before uvicorn gives up on it and starts another.
+WORKER_START_TIMEOUT_S = 120
 
 
 async def _migrate(settings: Settings) -> None:
@@ -65,4 +67,7 @@ def api_command(
         access_log=False,
         server_header=False,
         lifespan="on",
+        # A worker imports the whole of tsbot before it answers uvicorn's health check: on a busy machine that takes
+        # longer than uvicorn's default 5 s, and uvicorn would restart the worker again and again.
+        timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
     )
