@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -65,9 +66,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def smtp() -> Iterator[SmtpInbox]:
-    """A running SMTP server on 127.0.0.1 and its inbox."""
+@contextmanager
+def smtp_server() -> Iterator[SmtpInbox]:
+    """A running SMTP server on 127.0.0.1 and its inbox, stopped on exit."""
     inbox = SmtpInbox(free_port())
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()
@@ -75,6 +76,13 @@ def smtp() -> Iterator[SmtpInbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpInbox]:
+    """A running SMTP server on 127.0.0.1 and its inbox."""
+    with smtp_server() as inbox:
+        yield inbox
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from typing import Any
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
+from tests.integration.accounts.conftest import SmtpInbox, smtp_server
 from tests.integration.api.conftest import PASSWORD, Api, Serve, sign_in
 from tests.integration.api.test_api_errors import assert_error
 
@@ -28,19 +28,12 @@ NEW_PASSWORD = "a much longer passphrase 2026"
 
 
 @pytest.fixture
-def inbox() -> Iterator[Any]:
-    from tests.integration.accounts.conftest import SmtpInbox, free_port
-
-    box = SmtpInbox(free_port())
-    controller = Controller(box, hostname="127.0.0.1", port=box.port)
-    controller.start()
-    try:
+def inbox() -> Iterator[SmtpInbox]:
+    with smtp_server() as box:
         yield box
-    finally:
-        controller.stop()
 
 
-def _mail_settings(inbox: Any) -> dict[str, Any]:
+def _mail_settings(inbox: SmtpInbox) -> dict[str, Any]:
     return {
         "email": {"host": "127.0.0.1", "port": inbox.port, "sender": "tsbot@tsbot.test", "timeout_s": 5},
         "api": {"public_url": PUBLIC_URL},
@@ -58,7 +51,7 @@ async def _login(api: Api, email: str, password: str = PASSWORD, **extra: str) -
     return answer.json()  # type: ignore[no-any-return]
 
 
-async def test_register_confirm_sign_in_refresh_and_sign_out(serve: Serve, inbox: Any) -> None:
+async def test_register_confirm_sign_in_refresh_and_sign_out(serve: Serve, inbox: SmtpInbox) -> None:
     async with serve(**_mail_settings(inbox)) as api:
         answer = await api.client.post(
             "/api/v1/auth/register",
@@ -109,7 +102,7 @@ async def test_register_confirm_sign_in_refresh_and_sign_out(serve: Serve, inbox
         assert_error(after, 401, "unauthorized")
 
 
-async def test_registration_refuses_bad_input(serve: Serve, inbox: Any) -> None:
+async def test_registration_refuses_bad_input(serve: Serve, inbox: SmtpInbox) -> None:
     async with serve(**_mail_settings(inbox)) as api:
         post = api.client.post
         weak = await post("/api/v1/auth/register", json={"email": "bob@example.com", "password": "abc"})
@@ -126,7 +119,7 @@ async def test_registration_refuses_bad_input(serve: Serve, inbox: Any) -> None:
         assert_error(taken, 409, "email_taken")
 
 
-async def test_password_reset_by_email_ends_sessions(serve: Serve, inbox: Any) -> None:
+async def test_password_reset_by_email_ends_sessions(serve: Serve, inbox: SmtpInbox) -> None:
     async with serve(**_mail_settings(inbox)) as api:
         caller = await sign_in(api, Role.TRADER, email="cy@example.com")
         unknown = await api.client.post("/api/v1/auth/password/forgot", json={"email": "nobody@example.com"})
@@ -190,7 +183,7 @@ async def test_bad_credentials_are_401_with_www_authenticate(
         assert answer.headers["www-authenticate"] == "Bearer", why
 
 
-async def test_profile_password_and_two_factor(serve: Serve, inbox: Any) -> None:
+async def test_profile_password_and_two_factor(serve: Serve, inbox: SmtpInbox) -> None:
     async with serve(**_mail_settings(inbox)) as api:
         caller = await sign_in(api, Role.TRADER, email="eve@example.com")
         other_session = await _login(api, "eve@example.com")
