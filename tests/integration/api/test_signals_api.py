@@ -11,6 +11,7 @@ from tests.integration.api.conftest import Api, Serve, sign_in
 
 from tsbot.accounts.models import Role
 from tsbot.adapters.bundled import bundled_series, read_bundled_rows
+from tsbot.apps.api.events import bus_of
 from tsbot.market.service import import_candles
 from tsbot.wiring import Services
 
@@ -69,6 +70,7 @@ async def test_generate_then_list_latest_symbol_history_stats_and_monitor(
             assert sig["as_of"] == "2022-10-11T10:00:00Z" and sig["action"] in ("BUY", "SELL", "HOLD")
             assert sig["reasons"] and set(sig["components"]) == {"technical", "sentiment", "ml"}
         assert {c["symbol"] for c in gen["status_changes"]} >= {"ETH/USDT"}  # ETH's first signal is a change
+        assert bus_of(api.app).published == len(gen["status_changes"])  # pushed to the WebSocket hub
 
         page = _ok(await api.client.get("/api/v1/signals", params={"symbol": "BTC-USDT"}, headers=h))
         assert page["total"] == 3 and page["limit"] == 50 and page["offset"] == 0

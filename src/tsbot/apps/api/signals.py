@@ -32,14 +32,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from tsbot.accounts.models import Identity, Permission
+from tsbot.adapters.events import publish_status_changes
 from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 from tsbot.adapters.storage.watch import SqlWatchlistStore
 from tsbot.apps.api.auth import requires
 from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.errors import ApiError
+from tsbot.apps.api.events import bus_of
 from tsbot.apps.api.lookup import (
     SYMBOL_HELP,
     instruments,
@@ -281,12 +283,16 @@ async def monitor(identity: ReadSignals, services: ServicesDep) -> MonitorOut:
         404: {"description": "none of the symbols has a stored series at the timeframe asked for"},
     },
 )
-async def generate(body: GenerateIn, identity: WriteSignals, services: ServicesDep) -> GenerateOut:
+async def generate(
+    body: GenerateIn, identity: WriteSignals, services: ServicesDep, request: Request
+) -> GenerateOut:
     """Compute signals now, as of the newest stored bar of each series of the symbols (the scan of
     ``tsbot scan``), and store them unless ``store`` is false. Series with too few bars are listed in
-    ``skipped``."""
+    ``skipped``. Stored status changes are pushed to the WebSocket's ``signals`` channel."""
     symbols = await resolve_symbols(services, body.symbols)
     result = await services.scan_service().scan(symbols, timeframe=body.timeframe, store=body.store)
+    if body.store:
+        await publish_status_changes(bus_of(request.app), result.status_changes)
     return GenerateOut(
         stored=body.store,
         signals=[SignalOut.of(s) for s in sorted(result.signals, key=lambda s: str(s.key))],
