@@ -2,7 +2,8 @@
 permission, so every route runs its code): no answer is a 5xx, and every answer matches the schema (status codes,
 content types, bodies). The database holds the bundled candles, so market routes answer with data.
 
-Runs on PostgreSQL when one answers (always in CI), else on SQLite. Marked slow (about two minutes).
+Runs on PostgreSQL when one answers (always in CI), else on SQLite. Marked slow (about two minutes, most of it
+schemathesis' time budget).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CHECKS = (
     "response_schema_conformance",
 )
 #: Seconds schemathesis may spend in all.
-TIME_BUDGET_S = 150
+TIME_BUDGET_S = 100
 
 
 @pytest.fixture
