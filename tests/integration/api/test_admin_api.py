@@ -225,6 +225,24 @@ async def test_last_admin_cannot_be_deactivated_demoted_or_deleted_409(serve: Se
         assert (await api.client.get(url, headers=admin.headers)).json()["role"] == "admin"
 
 
+async def test_an_admin_cannot_lock_themselves_out_but_another_admin_can(serve: Serve) -> None:
+    """Bad input: an admin (not the last one) deleting, deactivating and demoting their own account."""
+    async with serve() as api:
+        first, second = await sign_in(api, Role.ADMIN), await sign_in(api, Role.ADMIN)
+        url = f"{ADMIN}/users/{first.user.id}"
+        for answer in (
+            await api.client.delete(url, headers=first.headers),
+            await api.client.post(f"{url}/deactivate", headers=first.headers),
+            await api.client.patch(url, headers=first.headers, json={"role": "viewer"}),
+        ):
+            assert answer.status_code == 409 and answer.json()["type"] == "own_account", answer.text
+        renamed = await api.client.patch(
+            url, headers=first.headers, json={"display_name": "Boss", "role": "admin"}
+        )
+        assert renamed.status_code == 200 and renamed.json()["display_name"] == "Boss"
+        assert (await api.client.post(f"{url}/deactivate", headers=second.headers)).status_code == 200
+
+
 async def test_activity_log_filters_by_actor_action_and_time_with_pages(serve: Serve) -> None:
     async with serve() as api:
         admin = await sign_in(api, Role.ADMIN)

@@ -39,6 +39,7 @@ from tsbot.apps.api.admin_models import (
 from tsbot.apps.api.auth import AccountsDep, caller_ip, forget_identities, requires
 from tsbot.apps.api.cache import caches_of
 from tsbot.apps.api.deps import ServicesDep
+from tsbot.apps.api.errors import ApiError
 from tsbot.apps.api.events import bus_of, end_live_sessions
 from tsbot.apps.api.schemas import Page
 from tsbot.core.enums import Action
@@ -157,6 +158,16 @@ async def _set_display_name(
     return record.user
 
 
+def _not_yourself(identity: Identity, user_id: str, what: str) -> None:
+    """Refuse (409) an administrator's change that would lock themselves out: another admin must do it."""
+    if user_id == identity.user.id:
+        raise ApiError(
+            409,
+            f"you cannot {what} your own account here; another administrator must",
+            error_type="own_account",
+        )
+
+
 @router.patch(
     "/users/{user_id}",
     summary="Change a user's role, activation, name or two-factor sign-in",
@@ -173,6 +184,8 @@ async def patch_user(
     """Apply the changes given, each recorded in the audit log. Deactivating, changing the role or resetting
     two-factor sign-in closes the user's live connections; deactivating and resetting also end their sessions."""
     ip = caller_ip(request)
+    if (body.role is not None and body.role is not identity.user.role) or body.is_active is False:
+        _not_yourself(identity, user_id, "change the role or deactivate")
     user = await accounts.get_user(identity, user_id)
     given = body.model_fields_set
     if body.display_name is not None:
@@ -206,6 +219,7 @@ async def deactivate_user(
     identity: Identity = requires(Permission.WRITE_USERS),
 ) -> UserOut:
     """The user can no longer sign in; their tokens and API keys are refused from the next request."""
+    _not_yourself(identity, user_id, "deactivate")
     user = await accounts.deactivate(identity, user_id, ip=caller_ip(request))
     await end_live_sessions(request.app, user_id, "account deactivated")
     return UserOut.of(user)
@@ -225,6 +239,7 @@ async def delete_user(
     identity: Identity = requires(Permission.WRITE_USERS),
 ) -> Response:
     """Delete the user with their sessions and API keys (sign-in history and audit entries stay)."""
+    _not_yourself(identity, user_id, "delete")
     await accounts.delete_user(identity, user_id, ip=caller_ip(request))
     await end_live_sessions(request.app, user_id, "account deleted")
     return Response(status_code=204)
