@@ -1,5 +1,5 @@
 """Read-only questions the administration pages ask of the whole database: dashboard figures, users found by
-email, the audit log a page at a time, stored signals a page at a time, and the symbols a user trades.
+email, the audit log a page at a time, and the symbols a user trades (stored signals: :mod:`.signal_queries`).
 
 Times are aware UTC datetimes. Nothing returned holds a secret: users come back as
 :class:`~tsbot.accounts.models.User` (no password hash, no TOTP secret).
@@ -73,25 +73,6 @@ class AuditRow:
     target: str | None
     ip: str | None
     details: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRow:
-    """One stored signal: prices in quote currency, ``score`` in [-1, 1], ``confidence`` in [0, 1]."""
-
-    id: int
-    exchange: str
-    symbol: str
-    timeframe: str
-    as_of: datetime
-    action: str
-    score: float
-    confidence: float
-    price: float
-    stop_loss: float | None
-    take_profit: list[float]
-    reasons: list[str]
-    created_at: datetime
 
 
 def _user(row: Mapping[str, Any]) -> User:
@@ -255,55 +236,6 @@ class SqlAdminQueries:
                 target=r["target"],
                 ip=r["ip"],
                 details=dict(r["details"] or {}),
-            )
-            for r in rows
-        ], total
-
-    async def signals(
-        self,
-        *,
-        symbols: Sequence[str] | None = None,
-        exchange: str | None = None,
-        timeframe: str | None = None,
-        action: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> tuple[list[SignalRow], int]:
-        """Stored signals newest first (``as_of``), filtered when given: ``symbols`` (an empty list matches
-        none), ``exchange``, ``timeframe``, ``action`` and ``since <= as_of < until`` (UTC); from ``offset``, at most
-        ``limit``, and how many match."""
-        query = select(signals).order_by(signals.c.as_of.desc(), signals.c.id.desc())
-        if symbols is not None:
-            query = query.where(signals.c.symbol.in_(list(symbols)))
-        if exchange is not None:
-            query = query.where(signals.c.exchange == exchange)
-        if timeframe is not None:
-            query = query.where(signals.c.timeframe == timeframe)
-        if action is not None:
-            query = query.where(signals.c.action == action)
-        if since is not None:
-            query = query.where(signals.c.as_of >= since)
-        if until is not None:
-            query = query.where(signals.c.as_of < until)
-        async with self._engine.connect() as conn:
-            rows, total = await _page(conn, query, limit, offset)
-        return [
-            SignalRow(
-                id=r["id"],
-                exchange=r["exchange"],
-                symbol=r["symbol"],
-                timeframe=r["timeframe"],
-                as_of=r["as_of"],
-                action=r["action"],
-                score=float(r["score"]),
-                confidence=float(r["confidence"]),
-                price=float(r["price"]),
-                stop_loss=None if r["stop_loss"] is None else float(r["stop_loss"]),
-                take_profit=[float(x) for x in r["take_profit"] or ()],
-                reasons=[str(x) for x in r["reasons"] or ()],
-                created_at=r["created_at"],
             )
             for r in rows
         ], total

@@ -24,6 +24,7 @@ from tsbot.accounts.validation import check_display_name
 from tsbot.adapters.storage.account_events import SqlAccountEventLog
 from tsbot.adapters.storage.accounts import SqlUserStore
 from tsbot.adapters.storage.admin_queries import SqlAdminQueries
+from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 from tsbot.apps.api.account_models import UserOut
 from tsbot.apps.api.admin_models import (
     AuditEntryOut,
@@ -31,7 +32,6 @@ from tsbot.apps.api.admin_models import (
     CacheOut,
     CacheStatusOut,
     DashboardOut,
-    SignalOut,
     UserCreateIn,
     UserPatchIn,
     UtcTime,
@@ -42,8 +42,10 @@ from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.errors import ApiError
 from tsbot.apps.api.events import bus_of, end_live_sessions
 from tsbot.apps.api.schemas import Page
+from tsbot.apps.api.signal_models import SignalOut
 from tsbot.core.enums import Action
 from tsbot.core.time import utc_now
+from tsbot.market.models import Timeframe
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(forget_identities)])
 
@@ -286,15 +288,15 @@ class _SignalFilters:
         self,
         symbol: list[str] | None = Query(None, max_length=100, description="only these symbols (repeat)"),
         exchange: str | None = Query(None, min_length=1, max_length=32),
-        timeframe: str | None = Query(None, min_length=1, max_length=8, description="e.g. 1h"),
+        timeframe: Timeframe | None = Query(None, description="e.g. 1h"),
         action: Action | None = Query(None, description="BUY, SELL or HOLD"),
         since: UtcTime | None = Query(None, description="as_of at or after this time (UTC)"),
-        until: UtcTime | None = Query(None, description="as_of before this time (UTC)"),
+        until: UtcTime | None = Query(None, description="as_of at or before this time (UTC)"),
     ) -> None:
         self.symbols = [s[:32] for s in symbol] if symbol else None
         self.exchange = exchange
         self.timeframe = timeframe
-        self.action = action.value if action is not None else None
+        self.action = action
         self.since = since
         self.until = until
 
@@ -302,18 +304,17 @@ class _SignalFilters:
 async def _signal_page(
     services: ServicesDep, filters: _SignalFilters, paging: _Paging, symbols: list[str] | None
 ) -> Page[SignalOut]:
-    rows, total = await SqlAdminQueries(services.db).signals(
-        symbols=symbols,
-        exchange=filters.exchange,
-        timeframe=filters.timeframe,
-        action=filters.action,
-        since=filters.since,
-        until=filters.until,
-        limit=paging.limit,
-        offset=paging.offset,
+    where = SignalFilter(
+        tuple(symbols) if symbols is not None else None,
+        filters.exchange,
+        filters.timeframe,
+        filters.action,
+        filters.since,
+        filters.until,
     )
+    items, total = await SqlSignalQueries(services.db).page(where, limit=paging.limit, offset=paging.offset)
     return Page[SignalOut](
-        items=[SignalOut.of(r) for r in rows], total=total, limit=paging.limit, offset=paging.offset
+        items=[SignalOut.stored(s) for s in items], total=total, limit=paging.limit, offset=paging.offset
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from tsbot.accounts.models import Role
-from tsbot.adapters.storage.admin_queries import AuditRow, Dashboard, SignalRow
+from tsbot.adapters.storage.admin_queries import AuditRow, Dashboard
 from tsbot.apps.api.account_models import MAX_PASSWORD
 from tsbot.apps.api.cache import CacheStatus
 from tsbot.core.time import to_utc
@@ -124,42 +124,6 @@ class AuditEntryOut(BaseModel):
             target=row.target,
             ip=row.ip,
             details=dict(row.details),
-        )
-
-
-class SignalOut(BaseModel):
-    """A stored signal: prices in the quote currency, ``score`` in [-1, 1], ``confidence`` in [0, 1]."""
-
-    id: int
-    exchange: str
-    symbol: str
-    timeframe: str
-    as_of: datetime = Field(description="the bar time the signal was computed at (UTC)")
-    action: str = Field(description="BUY, SELL or HOLD")
-    score: float
-    confidence: float
-    price: float
-    stop_loss: float | None
-    take_profit: list[float]
-    reasons: list[str]
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: SignalRow) -> SignalOut:
-        return cls(
-            id=row.id,
-            exchange=row.exchange,
-            symbol=row.symbol,
-            timeframe=row.timeframe,
-            as_of=row.as_of,
-            action=row.action,
-            score=row.score,
-            confidence=row.confidence,
-            price=row.price,
-            stop_loss=row.stop_loss,
-            take_profit=list(row.take_profit),
-            reasons=list(row.reasons),
-            created_at=row.created_at,
         )
 
 
