@@ -295,6 +295,16 @@ def require_session(identity: Identity) -> Identity:
     return identity
 
 
+async def _password_session(identity: Identity = requires()) -> Identity:
+    return require_session(identity)
+
+
+#: A route parameter: any signed-in caller (no permission needed), signed in with a password, not an API key.
+SignedIn = Annotated[Identity, requires()]
+#: A route parameter: the caller signed in with a password (see :func:`require_session`), not with an API key.
+PasswordSession = Annotated[Identity, Depends(_password_session)]
+
+
 def caller_ip(request: Request) -> str:
     """The client address recorded in the audit log and sign-in history."""
     return client_ip(request.scope)

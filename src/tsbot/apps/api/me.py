@@ -30,7 +30,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 
-from tsbot.accounts.models import Identity
 from tsbot.apps.api.account_models import (
     ApiKeyIn,
     ApiKeyOut,
@@ -45,19 +44,11 @@ from tsbot.apps.api.account_models import (
     TotpStatusOut,
     UserOut,
 )
-from tsbot.apps.api.auth import AccountsDep, caller_ip, forget_identities, require_session, requires
+from tsbot.apps.api.auth import AccountsDep, PasswordSession, SignedIn, caller_ip, forget_identities
 
 router = APIRouter(prefix="/api/v1/me", tags=["me"], dependencies=[Depends(forget_identities)])
 
-SignedIn = Annotated[Identity, requires()]
-
-
-async def _session_identity(identity: SignedIn) -> Identity:
-    """The caller, signed in with a password (see :func:`~tsbot.apps.api.auth.require_session`)."""
-    return require_session(identity)
-
-
-Session = Annotated[Identity, Depends(_session_identity)]
+Session = PasswordSession
 _NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 

@@ -30,9 +30,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, SecretStr
 
-from tsbot.accounts.errors import PermissionDeniedError
 from tsbot.accounts.messaging_ports import ChatMessenger
-from tsbot.accounts.models import Identity
 from tsbot.accounts.telegram_link import (
     TelegramLinkService,
     TelegramNotLinkedError,
@@ -44,7 +42,7 @@ from tsbot.adapters.storage.account_events import SqlAccountEventLog
 from tsbot.adapters.storage.accounts import SqlUserStore
 from tsbot.adapters.storage.telegram_links import SqlTelegramLinkStore
 from tsbot.adapters.telegram_api import DEFAULT_BASE_URL, TelegramBotApi
-from tsbot.apps.api.auth import caller_ip, requires
+from tsbot.apps.api.auth import PasswordSession, SignedIn, caller_ip
 from tsbot.apps.api.deps import ServicesDep, SettingsDep
 from tsbot.apps.api.errors import ErrorOut, register_error
 from tsbot.config import Settings
@@ -57,8 +55,6 @@ register_error(TelegramUnavailableError, 503, "telegram_unavailable")
 register_error(TelegramRefusedError, 503, "telegram_unavailable")
 
 _log = structlog.get_logger("tsbot.api.telegram")
-
-SignedIn = Annotated[Identity, requires()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,20 +126,7 @@ Links = Annotated[TelegramLinkService, Depends(telegram_service)]
 Options = Annotated[TelegramOptions, Depends(telegram_options)]
 
 
-async def _session_identity(identity: SignedIn) -> Identity:
-    """The caller, signed in with a password (an access token), not with an API key.
-
-    Raises:
-        PermissionDeniedError: the request is authenticated by an API key.
-    """
-    if identity.api_key_id is not None:
-        raise PermissionDeniedError(
-            "an API key cannot link or unlink Telegram: sign in with your password (POST /api/v1/auth/login)"
-        )
-    return identity
-
-
-Session = Annotated[Identity, Depends(_session_identity)]
+Session = PasswordSession
 
 
 class TelegramStatusOut(BaseModel):
