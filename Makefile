@@ -26,6 +26,7 @@ run: $(VENV)/.installed
 
 ## test: install the development dependencies and run the whole test suite (what CI runs)
 test: $(VENV)/.installed-dev
+	sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest
 
 ## test-fast: the suite without the slow, heavy checks

@@ -337,6 +337,75 @@ class TelegramConfig(_Strict):
     bot_token: SecretStr | None = None
     bot_username: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
     api_base_url: str = Field("https://api.telegram.org", pattern=r"^https?://\S+$")
+    #: How the bot gets its updates: ``polling`` (it asks Telegram, ``getUpdates``) or ``webhook`` (Telegram posts
+    #: them to the API's ``POST /api/v1/telegram/webhook``, which checks ``webhook_secret``).
+    mode: Literal["polling", "webhook"] = "polling"
+    #: The public https address of that webhook route, registered with Telegram (``setWebhook``) when the bot
+    #: starts in webhook mode; None: register it yourself.
+    webhook_url: str | None = Field(None, pattern=r"^https://\S+$")
+    #: Telegram's ``secret_token`` (1-256 of ``A-Za-z0-9_-``): sent by Telegram in the header
+    #: ``X-Telegram-Bot-Api-Secret-Token`` of every webhook call; needed in webhook mode.
+    webhook_secret: SecretStr | None = None
+    #: Provider channels whose posts the bot reads as signals: channel (``@username`` or its numeric chat id,
+    #: ``-100...``) -> provider name under which the signals are tracked. The bot must be a member of the channel.
+    followed_channels: dict[str, str] = Field(default_factory=dict)
+    #: Seconds a Confirm button of an order (and of /stop) works after the bot offered it.
+    confirm_seconds: int = Field(300, ge=30, le=3_600)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _valid_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        secret = "x" if value is None else value.get_secret_value()
+        if not (0 < len(secret) <= 256 and all(c.isascii() and (c.isalnum() or c in "_-") for c in secret)):
+            raise ValueError("webhook_secret must be 1-256 of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("followed_channels")
+    @classmethod
+    def _valid_channels(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for channel, provider in value.items():
+            key = channel.strip().lower()
+            handle, number = key.removeprefix("@"), key.removeprefix("-")
+            is_name = key.startswith("@") and 5 <= len(handle) <= 32 and handle[0].isalpha()
+            is_name = is_name and all(c.isascii() and (c.isalnum() or c == "_") for c in handle)
+            is_id = number.isascii() and number.isdigit() and len(number) <= 20
+            if not (is_name or is_id):
+                raise ValueError(f"channel {channel!r} must be @username or a numeric chat id (-100...)")
+            name = provider.strip()
+            if not 0 < len(name) <= 128 or not name.isprintable():
+                raise ValueError(f"provider name of {channel!r} must be 1-128 printable characters")
+            out[key] = name
+        return out
+
+
+class MonitorConfig(_Strict):
+    """The monitoring cycle (``monitor`` in ``app.yaml``): how often it runs, how often the configuration files are
+    re-read, and how long the cycle waits for its per-symbol jobs on Dramatiq workers."""
+
+    interval_s: float = Field(60.0, ge=1, le=86_400)
+    reload_config_s: float = Field(60.0, ge=1, le=86_400)
+    job_timeout_s: float = Field(120.0, gt=0, le=3_600)
+
+
+class NotifyConfig(_Strict):
+    """Notification delivery (``notify`` in ``app.yaml``): retries with exponential backoff (``backoff_s`` doubled on
+    each failed attempt, at most ``max_backoff_s``) up to ``max_attempts``; a claimed delivery is retried by another
+    worker after ``lease_s``; ``slack_webhook_url`` is the operator's default Slack incoming webhook (a shared
+    channel: users' notifications go there only when they switch Slack on); a user's own Slack webhook URL (their
+    preference ``slack_webhook_url``) is used only when it starts with one of ``slack_user_url_prefixes`` (empty
+    list: never). One dispatch takes at most ``batch_size`` deliveries, ``concurrency`` at a time; each channel
+    call may take ``timeout_s`` seconds (Slack; email and Telegram use their own sections' timeouts)."""
+
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_s: float = Field(30.0, gt=0, le=86_400)
+    max_backoff_s: float = Field(3_600.0, gt=0, le=604_800)
+    lease_s: float = Field(60.0, gt=0, le=3_600)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    slack_webhook_url: SecretStr | None = None
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    slack_user_url_prefixes: list[str] = Field(default_factory=lambda: ["https://hooks.slack.com/"])
+    concurrency: int = Field(8, ge=1, le=100)
 
 
 class Settings(BaseSettings):
@@ -369,6 +438,8 @@ class Settings(BaseSettings):
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
 
     @property
     def effective_database_url(self) -> str:
