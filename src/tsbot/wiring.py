@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tsbot.accounts.service import AccountService
 from tsbot.adapters.account_secrets import jwt_secret_from_settings, secret_box_from_settings
 from tsbot.adapters.email.smtp import SmtpMailer
+from tsbot.adapters.events import EventPublisher
 from tsbot.adapters.llm.openai_chat import build_chat_model
+from tsbot.adapters.notifiers import notifiers_from_settings
 from tsbot.adapters.secrets import vault_from_settings
 from tsbot.adapters.storage.account_events import SqlAccountEventLog
 from tsbot.adapters.storage.account_tokens import SqlApiKeyStore, SqlTokenStore
@@ -22,6 +24,8 @@ from tsbot.adapters.storage.database import create_engine, upgrade
 from tsbot.adapters.storage.exchange_keys import SqlExchangeKeyStore
 from tsbot.adapters.storage.headlines import SqlHeadlineStore
 from tsbot.adapters.storage.ml_models import SqlModelRegistry
+from tsbot.adapters.storage.notification_outbox import SqlOutboxStore
+from tsbot.adapters.storage.notify_recipients import SqlRecipientDirectory
 from tsbot.adapters.storage.orders import SqlOrderStore
 from tsbot.adapters.storage.paper_ledger import SqlPaperLedger
 from tsbot.adapters.storage.portfolios import SqlPortfolioStore
@@ -33,6 +37,7 @@ from tsbot.intake.fallback import FallbackPostParser, LlmPostReader
 from tsbot.intake.posts import parse as parse_post
 from tsbot.market.ports import MarketDataSource
 from tsbot.ml.scoring import ActiveModelSource, MlScorer
+from tsbot.notify.service import NotificationService
 from tsbot.signals.service import ScanService
 
 #: Exchange id of the US-stock source.
@@ -97,6 +102,23 @@ class Services:
             jwt_secret=jwt_secret_from_settings(self.settings),
             public_url=self.settings.api.public_url,
             secret_box=secret_box_from_settings(self.settings),
+        )
+
+    def notifications(self, events: EventPublisher | None = None) -> NotificationService:
+        """The notification outbox over this database, sending through the channels of the settings (``email``,
+        ``telegram``, ``notify``; see :func:`tsbot.adapters.notifiers.notifiers_from_settings`); in-app notifications
+        are published on ``events`` when given.
+
+        Raises:
+            tsbot.core.errors.ConfigError: the Telegram bot token is malformed or its API URL is not http(s).
+        """
+        return NotificationService(
+            SqlOutboxStore(self.db),
+            SqlRecipientDirectory(
+                self.db, require_verified_email=self.settings.accounts.require_email_verification
+            ),
+            notifiers_from_settings(self.settings, events),
+            self.settings.notify,
         )
 
     def scan_service(self) -> ScanService:

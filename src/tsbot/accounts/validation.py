@@ -26,6 +26,7 @@ MAX_NOTIFICATION_KEYS: Final = 50
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$", re.IGNORECASE)
 _CURRENCY = re.compile(r"^[A-Z0-9]{3,6}$")
 _NOTIFICATION_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+_URL = re.compile(r"^https?://[^\s/?#@]+(?:[/?#][^\s]{0,190})?$", re.IGNORECASE)
 
 
 def normalise_email(email: str) -> str:
@@ -146,7 +147,9 @@ def check_currency(code: str) -> str:
 
 def check_notifications(prefs: Mapping[str, object]) -> dict[str, NotificationValue]:
     """Notification preferences: at most :data:`MAX_NOTIFICATION_KEYS` keys (lowercase, ``a-z0-9_.-``, up to 64
-    characters, starting with a letter), values true/false, numbers or short text (up to 200 characters).
+    characters, starting with a letter), values true/false, numbers or short text (up to 200 characters). A key
+    ending in ``_url`` (``slack_webhook_url``) holds an ``https://`` or ``http://`` URL with a host and no spaces, or
+    the empty text (none).
 
     Raises:
         AccountInputError: a key or value breaks these rules (the message names the key).
@@ -162,6 +165,10 @@ def check_notifications(prefs: Mapping[str, object]) -> dict[str, NotificationVa
                 f"bad notification preference name {key!r}: lowercase letters, digits, _ . - (up to 64)"
             )
         number = isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value))
+        if key.endswith("_url") and not (isinstance(value, str) and (not value or _URL.match(value))):
+            raise AccountInputError(
+                f"notification preference {key}: an https:// address (up to 200 characters), or empty for none"
+            )
         if number or (isinstance(value, str) and len(value) <= 200):
             out[key] = value
         else:

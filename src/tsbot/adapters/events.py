@@ -35,6 +35,7 @@ import structlog
 from redis.exceptions import RedisError
 
 from tsbot.core.time import utc_now
+from tsbot.monitor.models import change_to_json
 from tsbot.signals.models import StatusChange
 
 #: Channels clients may subscribe to.
@@ -296,21 +297,27 @@ class EventBus:
 def status_change_data(change: StatusChange) -> dict[str, Any]:
     """A status change as event data: ``exchange``, ``symbol``, ``timeframe``, ``changed_at`` (ISO 8601 UTC),
     ``from_action`` (None for a series' first signal), ``to_action`` and ``score`` in [-1, 1]."""
-    return {
-        "exchange": change.key.exchange,
-        "symbol": change.key.symbol,
-        "timeframe": change.key.timeframe.value,
-        "changed_at": change.changed_at.isoformat(),
-        "from_action": None if change.from_action is None else change.from_action.value,
-        "to_action": change.to_action.value,
-        "score": change.score,
-    }
+    return change_to_json(change)
 
 
 async def publish_status_changes(publisher: EventPublisher, changes: Iterable[StatusChange]) -> list[Event]:
     """Publish each stored status change on the ``signals`` channel (call right after
     :meth:`~tsbot.signals.ports.SignalStore.save` returns them); the events published."""
     return [await publisher.publish("signals", status_change_data(c), symbol=c.key.symbol) for c in changes]
+
+
+class EventChangePublisher:
+    """Pushes stored status changes to live clients through an :class:`EventPublisher`
+    (:class:`tsbot.monitor.ports.ChangePublisher`); a failure is logged, never raised."""
+
+    def __init__(self, publisher: EventPublisher) -> None:
+        self._publisher = publisher
+
+    async def publish_changes(self, changes: Sequence[StatusChange]) -> None:
+        try:
+            await publish_status_changes(self._publisher, changes)
+        except Exception as exc:  # noqa: BLE001 - live pushes are best effort; the changes are stored
+            _log.warning("events.publish_failed", error=str(exc), changes=len(changes))
 
 
 def unknown_channels(names: Sequence[str]) -> list[str]:

@@ -86,9 +86,12 @@ class FrameCandleStore:
             out[key] = (frame if end is None else frame.until(end)).tail(limit)
         return out
 
-    async def series(self) -> list[SeriesInfo]:
+    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
         if self._listing is None:
             self._listing = self._list()
+        if keys is not None:
+            wanted = set(keys)
+            return [s for s in self._listing if s.key in wanted]
         return list(self._listing)
 
     def _list(self) -> list[SeriesInfo]:
@@ -224,6 +227,10 @@ class MemorySignalStore:
     async def latest(self, key: SeriesKey) -> Signal | None:
         mine = [s for (k, _), s in self.signals.items() if k == key]
         return max(mine, key=lambda s: s.as_of) if mine else None
+
+    async def changes_at(self, wanted: Sequence[tuple[SeriesKey, datetime]]) -> list[StatusChange]:
+        found = {(c.key, c.changed_at): c for c in self.changes}
+        return [found[pair] for pair in wanted if pair in found]
 
     async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:
         mine = [c for c in self.changes if key is None or c.key == key]

@@ -133,8 +133,21 @@ class ScanService:
             NoDataBeforeError: ``as_of`` is before the first closed candle of every series in the watchlist.
         """
         chosen = await self.watchlist(symbols, timeframe)
+        return await self.scan_series(chosen, as_of=as_of, store=store)
+
+    async def scan_series(
+        self, chosen: Sequence[SeriesInfo], *, as_of: datetime | None = None, store: bool = True
+    ) -> ScanResult:
+        """Signals for the given series (from :meth:`watchlist` or the candle store's ``series()``), as
+        :meth:`scan` computes them: what the monitoring cycle calls for each batch of series it owns.
+
+        Raises:
+            NoDataBeforeError: ``as_of`` is before the first closed candle of every series given.
+        """
         cfg = self._config
         result = ScanResult()
+        if not chosen:
+            return result
         ends: dict[SeriesKey, int] | None = None
         if as_of is not None:
             ends = {}

@@ -11,7 +11,10 @@ token).
 from __future__ import annotations
 
 import email.utils
+import re
+from collections.abc import Mapping
 from email.message import EmailMessage
+from typing import Final
 
 import aiosmtplib
 import structlog
@@ -25,6 +28,10 @@ EMAIL_OFF = (
     "email is off: set email.host (and email.port, email.sender, email.security, email.username; the password "
     "in the environment as TSBOT_EMAIL__PASSWORD) to send confirmation and password-reset emails"
 )
+
+
+#: What the left part of a stable Message-ID may hold (RFC 5322 dot-atom characters, a safe subset).
+_MESSAGE_ID_PART: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class EmailUnavailableError(TemporaryError):
@@ -59,27 +66,50 @@ class SmtpMailer:
         """True when an SMTP host is configured."""
         return bool(self._config.host.strip())
 
-    async def send(self, to: str, subject: str, text: str) -> None:
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        *,
+        message_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Send ``text`` to ``to`` under ``subject``.
+
+        Args:
+            message_id: the left part of a stable ``Message-ID`` (``<message_id@sender's domain>``), letters,
+                digits and ``._-`` only, so a message sent again carries the same id; None: a new random one.
+            headers: extra headers (``Auto-Submitted``, ``List-Id`` ...), none by default.
 
         Raises:
             ConfigError: email is off (``email.host`` empty).
-            EmailRefusedError: the server refused for good (5xx), or the address or subject is malformed.
+            EmailRefusedError: the server refused for good (5xx), or the address, subject, id or a header is
+                malformed.
             EmailUnavailableError: the server is unreachable, timed out or refused for now (4xx).
         """
         c = self._config
         if not self.enabled:
             raise ConfigError(EMAIL_OFF)
+        domain = c.sender.rpartition("@")[2] or None
         try:
+            if message_id is not None and not _MESSAGE_ID_PART.fullmatch(message_id):
+                raise ValueError("a Message-ID part may hold letters, digits and ._- only")
             message = EmailMessage()
             message["From"] = c.sender
             message["To"] = to
             message["Subject"] = subject
             message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
-            message["Message-ID"] = email.utils.make_msgid(domain=c.sender.rpartition("@")[2] or None)
+            message["Message-ID"] = (
+                email.utils.make_msgid(domain=domain)
+                if message_id is None
+                else f"<{message_id}@{domain or 'localhost'}>"
+            )
+            for name, value in (headers or {}).items():
+                message[name] = value
             message.set_content(text)
         except (ValueError, TypeError) as exc:
-            raise EmailRefusedError(f"email not sent: bad address or subject ({exc})") from None
+            raise EmailRefusedError(f"email not sent: bad address, subject or header ({exc})") from None
         password = c.password.get_secret_value() if c.password is not None else None
         try:
             await aiosmtplib.send(
@@ -94,7 +124,9 @@ class SmtpMailer:
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
-            raise _refusal(min(codes) if codes else 550, f"recipient {to} refused") from None
+            said = "; ".join(str(r.message)[:160] for r in exc.recipients if r.message)
+            reason = f"recipient {to} refused" + (f": {said}" if said else "")
+            raise _refusal(min(codes) if codes else 550, reason) from None
         except aiosmtplib.SMTPResponseException as exc:
             raise _refusal(exc.code, _reason(exc)) from None
         except (

@@ -151,8 +151,11 @@ class SqlCandleStore:
             out[key] = CandleFrame.from_rows(arr[np.argsort(arr[:, 0], kind="stable")])
         return out
 
-    async def series(self) -> list[SeriesInfo]:
-        """Every stored series with bar count and first / last open time, ordered by exchange, symbol, timeframe."""
+    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
+        """Every stored series (of ``keys`` when given) with bar count and first / last open time, ordered by
+        exchange, symbol, timeframe."""
+        if keys is not None and not keys:
+            return []
         stmt = (
             select(
                 candles.c.exchange,
@@ -170,6 +173,12 @@ class SqlCandleStore:
             .group_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe, instruments.c.asset_class)
             .order_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe)
         )
+        if keys is not None:
+            stmt = stmt.where(
+                tuple_(candles.c.exchange, candles.c.symbol, candles.c.timeframe).in_(
+                    sorted({(k.exchange, k.symbol, k.timeframe.value) for k in keys})
+                )
+            )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
         return [

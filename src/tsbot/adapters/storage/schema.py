@@ -10,6 +10,8 @@ from __future__ import annotations
 import tsbot.adapters.storage.tables_config  # noqa: F401
 import tsbot.adapters.storage.tables_jobs  # noqa: F401
 import tsbot.adapters.storage.tables_messaging  # noqa: F401
+import tsbot.adapters.storage.tables_monitor  # noqa: F401
+import tsbot.adapters.storage.tables_notify  # noqa: F401
 import tsbot.adapters.storage.tables_watch  # noqa: F401
 from tsbot.adapters.storage.tables import metadata
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -138,6 +139,29 @@ class SqlSignalStore:
             reasons=list(row["reasons"]),
             headlines=[HeadlineRef.from_dict(h) for h in row["headlines"] or ()],
         )
+
+    async def changes_at(self, wanted: Sequence[tuple[SeriesKey, datetime]]) -> list[StatusChange]:
+        """The stored status change of each (series, signal time) pair that has one, in ``wanted``'s order."""
+        if not wanted:
+            return []
+        t = signal_status_changes
+        stmt = select(t).where(
+            t.c.symbol.in_(sorted({k.symbol for k, _ in wanted})),
+            t.c.changed_at.in_(sorted({at for _, at in wanted})),
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        found = {
+            (SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])), r["changed_at"]): StatusChange(
+                SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])),
+                r["changed_at"],
+                Action(r["from_action"]) if r["from_action"] else None,
+                Action(r["to_action"]),
+                r["score"],
+            )
+            for r in rows
+        }
+        return [found[pair] for pair in wanted if pair in found]
 
     async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:
         t = signal_status_changes

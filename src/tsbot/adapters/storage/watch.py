@@ -93,6 +93,19 @@ class SqlWatchlistStore:
             return {sym: int(n) for sym, n in (await conn.execute(stmt)).all()}
 
 
+    async def watchers(self, symbols: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the users watching each of ``symbols`` (symbols nobody watches are absent)."""
+        t = watchlist_items
+        if not symbols:
+            return {}
+        stmt = select(t.c.symbol, t.c.user_id).where(t.c.symbol.in_(sorted(set(symbols)))).order_by(t.c.user_id)
+        out: dict[str, list[str]] = {}
+        async with self._engine.connect() as conn:
+            for sym, user_id in (await conn.execute(stmt)).all():
+                out.setdefault(sym, []).append(user_id)
+        return out
+
+
 def _alert(r: Mapping[str, Any]) -> PriceAlert:
     return PriceAlert(
         id=r["id"],

@@ -48,6 +48,7 @@ from tsbot.apps.api import (
     market,
     me,
     messages,
+    notifications,
     portfolios,
     sentiment,
     signals,
@@ -92,6 +93,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     exchange_keys.router,
     messages.router,
     messages.admin_router,
+    notifications.router,
     telegram.router,
     portfolios.router,
     portfolios.positions_router,
@@ -204,7 +206,7 @@ def _assemble(
         telemetry={"tracing": False, "metrics": False, "logs": False},
         dependencies=[Depends(require_json_body), Depends(refuse_bad_text)],
         middleware=_middleware(
-            settings, metrics, rate_limits, identify, count_unhandled, docs_csp(docs_page.decode())
+            settings, metrics, rate_limits, identify, count_unhandled, docs_csp(docs_page.decode()), routers
         ),
     )
     app.state.settings = settings
@@ -229,6 +231,7 @@ def _middleware(
     identify: Identify | None,
     on_unhandled: Callable[[Scope, BaseException], None],
     page_csp: str,
+    routers: Sequence[APIRouter] = (),
 ) -> list[Middleware]:
     """The middleware list, outermost first (see the module docstring)."""
     api = settings.api
@@ -237,7 +240,11 @@ def _middleware(
         Middleware(
             SecurityHeadersMiddleware,
             hsts=api.public_url.lower().startswith("https://"),
-            page_csp={DOCS_PATH: page_csp},
+            # routers serving pages (the web dashboard's) declare their paths' policies in ``page_csp``
+            page_csp={
+                DOCS_PATH: page_csp,
+                **{p: c for r in routers for p, c in getattr(r, "page_csp", {}).items()},
+            },
         ),
     ]
     if api.cors_origins:

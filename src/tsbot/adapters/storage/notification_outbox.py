@@ -1,0 +1,290 @@
+"""The notification outbox on SQLite or PostgreSQL (:class:`~tsbot.notify.ports.OutboxStore`).
+
+Claiming is a compare-and-set: a due delivery is read with its state and attempt count, then taken with
+``UPDATE ... WHERE id = :id AND state = :seen_state AND attempts = :seen_attempts AND due_at <= :now``; only an
+update that changed one row holds the delivery. Every claim raises the attempt count, so (state, attempts) is a
+version no two claims can both match: of two workers that read the same delivery, one takes it. On PostgreSQL the
+read is ``SELECT ... FOR UPDATE OF notification_deliveries SKIP LOCKED`` in the claiming transaction, so concurrent
+workers take different rows instead of waiting on each other; on SQLite (one writer at a time) the read is outside
+any transaction and each take is a short transaction of its own that begins with its write.
+
+A claimed delivery is ``sending`` with ``due_at`` at the end of its lease; a result is recorded only with the claim's
+token while the delivery is still ``sending`` under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tsbot.adapters.storage.candles import dialect_insert
+from tsbot.adapters.storage.tables_notify import (
+    notification_attempts,
+    notification_deliveries,
+    notifications,
+)
+from tsbot.notify.models import (
+    AttemptOutcome,
+    AttemptResult,
+    Channel,
+    ClaimBatch,
+    ClaimedDelivery,
+    DeliveryState,
+    NewDelivery,
+    NewNotification,
+    NotificationType,
+    OutgoingMessage,
+)
+
+_D, _N = notification_deliveries.c, notifications.c
+_SETTLED_STATE = {
+    AttemptOutcome.SENT: DeliveryState.SENT,
+    AttemptOutcome.FAILED: DeliveryState.FAILED,
+    AttemptOutcome.RETRY: DeliveryState.PENDING,
+}
+_CLAIM_COLUMNS = (
+    _D.id,
+    _D.key,
+    _D.channel,
+    _D.target,
+    _D.state,
+    _D.attempts,
+    _D.due_at,
+    _D.claimed_at,
+    _N.id.label("notification_id"),
+    _N.user_id,
+    _N.type,
+    _N.title,
+    _N.body,
+    _N.data,
+    _N.created_at,
+)
+
+
+def _abandoned_error(row: Mapping[str, Any]) -> str:
+    claimed = row["claimed_at"]
+    since = claimed.strftime("%Y-%m-%d %H:%M:%S UTC") if claimed is not None else "an unknown time"
+    return (
+        f"no result from the worker that claimed it at {since}: its lease ran out, so whether the message went "
+        "out is unknown"
+    )
+
+
+class SqlOutboxStore:
+    """Notifications, deliveries and attempts over one database (see the module docstring)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert = dialect_insert(engine)
+        self._postgres = engine.dialect.name == "postgresql"
+
+    async def add(self, notification: NewNotification, deliveries: Sequence[NewDelivery]) -> bool:
+        """Store the notification and its pending deliveries in one transaction; False (nothing stored) when the
+        user has a notification with this dedup key already."""
+        n = notification
+        stmt = (
+            self._insert(notifications)
+            .values(
+                id=n.id,
+                user_id=n.user_id,
+                type=NotificationType(n.type).value,
+                dedup_key=n.dedup_key,
+                title=n.title,
+                body=n.body,
+                data=dict(n.data),
+                created_at=n.created_at,
+                read_at=None,
+            )
+            .on_conflict_do_nothing()
+        )
+        async with self._engine.begin() as conn:
+            if (await conn.execute(stmt)).rowcount != 1:
+                return False
+            if deliveries:
+                await conn.execute(
+                    insert(notification_deliveries),
+                    [
+                        {
+                            "key": d.key,
+                            "notification_id": n.id,
+                            "channel": Channel(d.channel).value,
+                            "target": d.target,
+                            "state": DeliveryState.PENDING.value,
+                            "attempts": 0,
+                            "due_at": d.due_at,
+                            "claim_token": None,
+                            "claimed_at": None,
+                            "last_error": None,
+                            "created_at": n.created_at,
+                            "updated_at": n.created_at,
+                            "sent_at": None,
+                        }
+                        for d in deliveries
+                    ],
+                )
+        return True
+
+    async def claim(
+        self, *, now: datetime, limit: int, lease_s: float, max_attempts: int, claim_token: str
+    ) -> ClaimBatch:
+        """Take up to ``limit`` due deliveries under ``claim_token`` (see
+        :meth:`tsbot.notify.ports.OutboxStore.claim` and the module docstring)."""
+        stmt = (
+            select(*_CLAIM_COLUMNS)
+            .join(notifications, _N.id == _D.notification_id)
+            .where(
+                _D.state.in_([DeliveryState.PENDING.value, DeliveryState.SENDING.value]),
+                _D.due_at <= now,
+            )
+            .order_by(_D.due_at, _D.id)
+            .limit(limit)
+        )
+        lease_end = now + timedelta(seconds=lease_s)
+        taken: list[tuple[str, Mapping[str, Any]]] = []
+        if self._postgres:
+            async with self._engine.begin() as conn:
+                rows = (
+                    await conn.execute(stmt.with_for_update(skip_locked=True, of=notification_deliveries))
+                ).all()
+                for row in rows:
+                    taken.append(
+                        (
+                            await self._take(conn, row._mapping, now, lease_end, max_attempts, claim_token),
+                            row._mapping,
+                        )
+                    )
+        else:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+            for row in rows:
+                async with self._engine.begin() as conn:
+                    taken.append(
+                        (
+                            await self._take(conn, row._mapping, now, lease_end, max_attempts, claim_token),
+                            row._mapping,
+                        )
+                    )
+        claimed = [_claimed(row, claim_token) for what, row in taken if what == "claimed"]
+        abandoned = sum(1 for what, row in taken if what and row["state"] == DeliveryState.SENDING.value)
+        gave_up = sum(1 for what, _ in taken if what == "gave_up")
+        return ClaimBatch(claimed, abandoned=abandoned, gave_up=gave_up)
+
+    async def _take(
+        self,
+        conn: AsyncConnection,
+        row: Mapping[str, Any],
+        now: datetime,
+        lease_end: datetime,
+        max_attempts: int,
+        claim_token: str,
+    ) -> str | None:
+        """Take one read delivery: ``"claimed"``, ``"gave_up"`` (an expired lease with no attempt left, now
+        failed), or None when another worker changed it first."""
+        guard = and_(
+            _D.id == row["id"],
+            _D.state == row["state"],
+            _D.attempts == row["attempts"],
+            _D.due_at <= now,
+        )
+        expired = row["state"] == DeliveryState.SENDING.value
+        error = _abandoned_error(row) if expired else None
+        if expired and row["attempts"] >= max_attempts:
+            values: dict[str, Any] = {
+                "state": DeliveryState.FAILED.value,
+                "due_at": None,
+                "claim_token": None,
+                "last_error": f"gave up after {row['attempts']} attempts: {error}",
+                "updated_at": now,
+            }
+            what = "gave_up"
+        else:
+            values = {
+                "state": DeliveryState.SENDING.value,
+                "attempts": row["attempts"] + 1,
+                "due_at": lease_end,
+                "claim_token": claim_token,
+                "claimed_at": now,
+                "updated_at": now,
+            }
+            if error is not None:
+                values["last_error"] = error
+            what = "claimed"
+        if (await conn.execute(update(notification_deliveries).where(guard).values(**values))).rowcount != 1:
+            return None
+        if expired:
+            await conn.execute(
+                insert(notification_attempts).values(
+                    delivery_id=row["id"],
+                    number=row["attempts"],
+                    started_at=row["claimed_at"] or now,
+                    outcome=AttemptOutcome.ABANDONED.value,
+                    duration_ms=None,
+                    error=error,
+                )
+            )
+        return what
+
+    async def finish(self, delivery_id: int, claim_token: str, result: AttemptResult) -> bool:
+        """Record the attempt and settle the delivery while ``claim_token`` still holds it; False when it no longer
+        does (the attempt is recorded all the same, marked as not applied, unless the delivery was deleted)."""
+        ended_at = result.started_at + timedelta(milliseconds=result.duration_ms)
+        values: dict[str, Any] = {
+            "state": _SETTLED_STATE[result.outcome].value,
+            "due_at": result.next_due_at if result.outcome is AttemptOutcome.RETRY else None,
+            "claim_token": None,
+            "updated_at": ended_at,
+        }
+        if result.error is not None:
+            values["last_error"] = result.error
+        if result.outcome is AttemptOutcome.SENT:
+            values["sent_at"] = ended_at
+        stmt = (
+            update(notification_deliveries)
+            .where(
+                _D.id == delivery_id,
+                _D.claim_token == claim_token,
+                _D.state == DeliveryState.SENDING.value,
+            )
+            .values(**values)
+        )
+        async with self._engine.begin() as conn:
+            applied = (await conn.execute(stmt)).rowcount == 1
+            error = result.error
+            if not applied:
+                exists = (await conn.execute(select(_D.id).where(_D.id == delivery_id))).first()
+                if exists is None:
+                    return False
+                note = "result not applied: the lease had run out and another worker took the delivery over"
+                error = f"{error} ({note})" if error else note
+            await conn.execute(
+                insert(notification_attempts).values(
+                    delivery_id=delivery_id,
+                    number=result.attempt,
+                    started_at=result.started_at,
+                    outcome=result.outcome.value,
+                    duration_ms=result.duration_ms,
+                    error=error,
+                )
+            )
+        return applied
+
+
+def _claimed(row: Mapping[str, Any], claim_token: str) -> ClaimedDelivery:
+    message = OutgoingMessage(
+        delivery_key=row["key"],
+        channel=Channel(row["channel"]),
+        target=row["target"],
+        user_id=row["user_id"],
+        notification_id=row["notification_id"],
+        type=NotificationType(row["type"]),
+        title=row["title"],
+        body=row["body"],
+        data=row["data"] if isinstance(row["data"], dict) else {},
+        created_at=row["created_at"],
+        attempt=int(row["attempts"]) + 1,
+    )
+    return ClaimedDelivery(int(row["id"]), claim_token, message)

@@ -1,0 +1,96 @@
+"""What the monitoring cycle needs from the outside world (implemented in :mod:`tsbot.adapters`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from tsbot.market.models import SeriesKey
+from tsbot.monitor.models import CycleSummary, SeriesOutcome
+from tsbot.signals.models import StatusChange
+
+
+class CycleStore(Protocol):
+    """Cycle runs and their per-series results (``cycle_runs``, ``cycle_results``)."""
+
+    async def start(self, summary: CycleSummary, series: int) -> None:
+        """Record a cycle that began (its id, start, as-of time, mode and number of series)."""
+        ...
+
+    async def record(self, cycle_id: str, outcomes: Sequence[SeriesOutcome]) -> None:
+        """Store the outcomes of some series; a series already recorded for this cycle keeps its first outcome."""
+        ...
+
+    async def results(self, cycle_id: str, keys: Sequence[SeriesKey] | None = None) -> list[SeriesOutcome]:
+        """The outcomes recorded for a cycle (only those of ``keys`` when given)."""
+        ...
+
+    async def count(self, cycle_id: str) -> int:
+        """How many series of a cycle have a recorded outcome."""
+        ...
+
+    async def finish(self, summary: CycleSummary) -> None:
+        """Store a finished cycle's summary."""
+        ...
+
+
+class ChangeReader(Protocol):
+    """Status changes as stored (:class:`tsbot.adapters.storage.signals.SqlSignalStore`)."""
+
+    async def changes_at(self, wanted: Sequence[tuple[SeriesKey, datetime]]) -> list[StatusChange]:
+        """The stored status changes of each (series, signal time) pair that has one."""
+        ...
+
+
+class Watchers(Protocol):
+    """Who watches which symbol."""
+
+    async def watchers(self, symbols: Sequence[str]) -> dict[str, list[str]]:
+        """User ids watching each symbol (unwatched symbols absent)."""
+        ...
+
+
+class NotificationQueue(Protocol):
+    """The notification outbox (:class:`tsbot.notify.service.NotificationService`)."""
+
+    async def enqueue(self, requests: Sequence[Any], *, now: datetime) -> int:
+        """Queue notifications (idempotent by user and deduplication key); the number newly queued."""
+        ...
+
+
+class ChangePublisher(Protocol):
+    """Pushes stored status changes to live clients (WebSocket ``signals`` channel)."""
+
+    async def publish_changes(self, changes: Sequence[StatusChange]) -> None:
+        """Publish the changes; never raises for a delivery failure (it is logged)."""
+        ...
+
+
+class CandleRefresher(Protocol):
+    """Fetches the newest candles of series from their exchange into the candle store."""
+
+    async def refresh(self, keys: Sequence[SeriesKey], now: datetime) -> dict[SeriesKey, str]:
+        """Bring ``keys`` up to ``now``; the reason of each series that failed (the others are fine)."""
+        ...
+
+
+class NewsRefresher(Protocol):
+    """Collects new headlines and posts from the configured sources."""
+
+    async def refresh(self, now: datetime) -> list[str]:
+        """Collect and store new headlines; one line per source that failed."""
+        ...
+
+
+class Fanout(Protocol):
+    """Runs per-series work somewhere (this process, or Dramatiq workers) and gathers the outcomes."""
+
+    mode: str
+
+    async def run(
+        self, cycle_id: str, batches: Sequence[Sequence[SeriesKey]], as_of: datetime | None
+    ) -> list[SeriesOutcome]:
+        """The outcome of every series of ``batches``; a series whose work never reported back within the
+        cycle's time limit comes back as an ``error`` outcome saying so."""
+        ...
