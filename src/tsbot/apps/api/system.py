@@ -35,7 +35,9 @@ PREFIX = "/api/v1"
 HEALTH_PATH = f"{PREFIX}/health"
 METRICS_PATH = f"{PREFIX}/metrics"
 #: Paths the app-wide rate limit does not count.
-EXEMPT_PATHS = frozenset({HEALTH_PATH, METRICS_PATH})
+#: Where Telegram posts the bot's updates in webhook mode (checked by its secret, not rate-limited per IP).
+TELEGRAM_WEBHOOK_PATH = f"{PREFIX}/telegram/webhook"
+EXEMPT_PATHS = frozenset({HEALTH_PATH, METRICS_PATH, TELEGRAM_WEBHOOK_PATH})
 #: Seconds each readiness check may take before it counts as down.
 READY_TIMEOUT_S = 2.0
 #: The 8 bytes an AMQP 0-9-1 client opens with; a broker answers with a Connection.Start method frame (type 1).

@@ -2,7 +2,7 @@
 ``lookahead``, ``optimize``, ``train``, ``model list|activate``, ``sentiment classify|eval|train|history``,
 ``news fetch|list``, ``portfolio create|list|show|targets|rebalance``, ``order list|show``,
 ``bot start|status|pause|resume|stop|replay``, ``user create|list|set-role|deactivate|activate``,
-``db upgrade``, ``api``."""
+``db upgrade``, ``api``, ``serve``, ``scheduler``, ``worker``, ``cycle``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from tsbot.apps.cli.portfolio import portfolio_app
 from tsbot.apps.cli.provider import provider_app
 from tsbot.apps.cli.scan import scan_command
 from tsbot.apps.cli.sentiment import sentiment_app
+from tsbot.apps.cli.serve import cycle_command, scheduler_command, serve_command, worker_command
+from tsbot.apps.cli.telegram_bot import telegram_bot_command
 from tsbot.apps.cli.train import model_app, train_command
 from tsbot.apps.cli.user import user_app
 
@@ -35,6 +37,10 @@ app = typer.Typer(
 )
 app.command("scan")(scan_command)
 app.command("api")(api_command)
+app.command("serve")(serve_command)
+app.command("scheduler")(scheduler_command)
+app.command("worker")(worker_command)
+app.command("cycle")(cycle_command)
 app.command("parse")(parse_command)
 app.command("backtest")(backtest_command)
 app.command("lookahead")(lookahead_command)
@@ -49,6 +55,7 @@ app.add_typer(portfolio_app, name="portfolio")
 app.add_typer(order_app, name="order")
 app.add_typer(bot_app, name="bot")
 app.add_typer(user_app, name="user")
+app.command("telegram-bot")(telegram_bot_command)
 
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -1,0 +1,147 @@
+"""tsbot's Dramatiq actors and the per-process state they run with.
+
+- ``tsbot.scan_series(cycle_id, keys, as_of)``: one batch of a cycle's per-series work
+  (:class:`tsbot.monitor.work.SeriesWork`); queues ``tsbot.dispatch_notifications`` when it queued any;
+- ``tsbot.dispatch_notifications()``: sends the notifications that are due, with retries and backoff kept in the
+  outbox (a send that fails is retried by a later dispatch, not by Dramatiq).
+
+Each worker process opens its services once, on the event loop of Dramatiq's AsyncIO middleware, and closes them at
+shutdown. Live events (status changes, in-app notifications) go to the API processes over Redis when
+``settings.redis_url`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.asyncio import get_event_loop_thread
+
+from tsbot.adapters.events import RedisEventPublisher
+from tsbot.apps.worker.broker import CYCLE_QUEUE, NOTIFY_QUEUE
+from tsbot.apps.worker.runtime import build_work
+from tsbot.config import Settings
+from tsbot.core.time import utc_now
+from tsbot.market.models import SeriesKey, Timeframe
+from tsbot.wiring import Services, open_services
+
+_log = structlog.get_logger("tsbot.worker")
+
+#: Milliseconds one batch may run before Dramatiq gives up on it.
+JOB_TIME_LIMIT_MS = 300_000
+
+
+def key_to_json(key: SeriesKey) -> list[str]:
+    """A series key as a message argument: ``[exchange, symbol, timeframe]``."""
+    return [key.exchange, key.symbol, key.timeframe.value]
+
+
+def key_from_json(raw: list[str]) -> SeriesKey:
+    """The series key of :func:`key_to_json`'s list."""
+    exchange, symbol, timeframe = raw
+    return SeriesKey(exchange, symbol, Timeframe(timeframe))
+
+
+class WorkerState:
+    """What a worker process's actors share: the settings, and the services opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack: AsyncExitStack | None = None
+        self._services: Services | None = None
+        self._publisher: RedisEventPublisher | None = None
+        self._lock = asyncio.Lock()
+
+    async def services(self) -> Services:
+        """The process's services (the database is not migrated here: ``tsbot scheduler`` / ``serve`` do it)."""
+        async with self._lock:
+            if self._services is None:
+                stack = AsyncExitStack()
+                self._services = await stack.enter_async_context(open_services(self.settings, migrate=False))
+                if self.settings.redis_url:
+                    self._publisher = RedisEventPublisher(self.settings.redis_url)
+                    stack.push_async_callback(self._publisher.aclose)
+                self._stack = stack
+            return self._services
+
+    @property
+    def publisher(self) -> RedisEventPublisher | None:
+        """Where live events go (None without ``redis_url``)."""
+        return self._publisher
+
+    async def aclose(self) -> None:
+        """Close what :meth:`services` opened."""
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = self._services = self._publisher = None
+
+
+class _CloseServices(dramatiq.Middleware):
+    """Closes the worker process's services before its event loop stops."""
+
+    def __init__(self, state: WorkerState) -> None:
+        self._state = state
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        loop_thread = get_event_loop_thread()
+        if loop_thread is not None:
+            loop_thread.run_coroutine(self._state.aclose())
+
+
+@dataclass(frozen=True, slots=True)
+class Actors:
+    """The declared actors (send messages with ``actors.scan_series.send(...)``)."""
+
+    scan_series: dramatiq.Actor[Any, Any]
+    dispatch_notifications: dramatiq.Actor[Any, Any]
+
+
+def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) -> Actors:
+    """Declare tsbot's actors on ``broker``. A process that only sends messages (the scheduler) passes no
+    ``state``; a worker passes its :class:`WorkerState` (closed at shutdown)."""
+    if state is not None:
+        broker.add_middleware(_CloseServices(state))
+
+    async def scan_series(cycle_id: str, keys: list[list[str]], as_of: str | None) -> int:
+        assert state is not None, "actors run only in a worker"
+        services = await state.services()
+        when = datetime.fromisoformat(as_of) if as_of else None
+        outcomes = await build_work(services, state.publisher).run(
+            cycle_id, [key_from_json(k) for k in keys], when
+        )
+        changes = sum(len(o.changes) for o in outcomes)
+        if changes:
+            dispatch.send()
+        return changes
+
+    async def dispatch_notifications() -> int:
+        assert state is not None, "actors run only in a worker"
+        services = await state.services()
+        summary = await services.notifications(state.publisher).dispatch(now=utc_now())
+        _log.info("notify.dispatched", summary=str(summary))
+        return 0
+
+    scan = dramatiq.actor(
+        scan_series,
+        broker=broker,
+        actor_name="tsbot.scan_series",
+        queue_name=CYCLE_QUEUE,
+        max_retries=3,
+        min_backoff=500,
+        max_backoff=5_000,
+        time_limit=JOB_TIME_LIMIT_MS,
+    )
+    dispatch = dramatiq.actor(
+        dispatch_notifications,
+        broker=broker,
+        actor_name="tsbot.dispatch_notifications",
+        queue_name=NOTIFY_QUEUE,
+        max_retries=0,
+        time_limit=JOB_TIME_LIMIT_MS,
+    )
+    return Actors(scan, dispatch)
