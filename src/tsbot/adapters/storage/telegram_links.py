@@ -36,6 +36,12 @@ class SqlTelegramLinkStore:
             row = (await conn.execute(select(telegram_links).where(_L.user_id == user_id))).first()
         return None if row is None else _link(row._mapping)
 
+    async def by_chat(self, chat_id: int) -> TelegramLink | None:
+        """The link of the chat ``chat_id`` (each chat is linked to at most one user), or None."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(telegram_links).where(_L.chat_id == chat_id))).first()
+        return None if row is None else _link(row._mapping)
+
     async def save(self, link: TelegramLink) -> None:
         """Link the chat to the user, replacing the user's previous link and the chat's link to anyone else."""
         async with self._engine.begin() as conn:
