@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/ml_inference.py
 	$(BIN)/python bench/backtest_peers.py
 	$(BIN)/python bench/sentiment.py
+	$(BIN)/python bench/cycle.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

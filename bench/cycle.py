@@ -51,6 +51,15 @@ from tsbot.market.models import CandleFrame, Timeframe  # noqa: E402
 from tsbot.wiring import Services, open_services  # noqa: E402
 
 console = Console()
+
+
+def _quiet_logs() -> None:
+    """Only warnings and errors: the per-notification log lines would flood the report."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 H_MS = Timeframe.H1.ms
 BARS = 600
 TRADERS = 50
@@ -236,6 +245,7 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     parser.add_argument("--amqp", default="amqp://guest:guest@127.0.0.1:5672/")
     args = parser.parse_args()
+    _quiet_logs()
     with_workers = not args.no_workers and _answers("127.0.0.1", 5432) and _answers("127.0.0.1", 5672)
     if not args.no_workers and not with_workers:
         console.print("[yellow]PostgreSQL or RabbitMQ does not answer: in-process only[/]")
