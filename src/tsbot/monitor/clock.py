@@ -80,7 +80,7 @@ def replay_span(
     infos: Sequence[SeriesInfo], *, start_at: datetime | None = None, start_ratio: float = DEFAULT_START_RATIO
 ) -> tuple[datetime, datetime]:
     """The span a replay covers over stored series: from ``start_at`` (default: ``start_ratio`` of the way through
-    the common history, so signals have history behind them) to the last close of any series.
+    the common history, on the hour, so signals have history behind them) to the last close of any series.
 
     Raises:
         DataError: no series are stored, or ``start_at`` is after the last stored candle.
@@ -91,7 +91,8 @@ def replay_span(
     last_close = max(i.last_open_ms + i.key.timeframe.ms for i in infos)
     end_at = from_ms(last_close)
     if start_at is None:
-        start_at = from_ms(int(first + (last_close - first) * start_ratio))
+        hour_ms = 3_600_000
+        start_at = from_ms(int(first + (last_close - first) * start_ratio) // hour_ms * hour_ms)
     if start_at >= end_at:
         raise DataError(f"the replay start {start_at:%Y-%m-%d %H:%M} UTC is after the last stored candle")
     return start_at, end_at

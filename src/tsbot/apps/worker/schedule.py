@@ -16,6 +16,7 @@ replay clock each cycle runs as of the clock's time.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
@@ -81,6 +82,9 @@ class Schedule:
         self._on_summary = on_summary
         self._live = live or LiveSettings(services)
         self._scheduler = AsyncIOScheduler(timezone="UTC")
+        # a cycle longer than the interval makes APScheduler skip (merge) the next run and say so each time: that is
+        # the intended behaviour, and the cycle's own log line gives its duration
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         self.last: CycleSummary | None = None
 
     @property
