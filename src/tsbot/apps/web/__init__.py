@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages over the platform API (see :mod:`tsbot.apps.web.pages`)."""
