@@ -288,6 +288,23 @@ class NotificationService:
         due_at = clock() + timedelta(seconds=delay)
         return AttemptResult(attempt, AttemptOutcome.RETRY, started_at, duration_ms, failure.error, due_at)
 
+    async def drain(self, *, clock: Callable[[], datetime] = utc_now, max_rounds: int = 100) -> DispatchSummary:
+        """Dispatch batch after batch until one is not full (nothing more is due now), at most ``max_rounds``
+        batches: what a process calls right after queueing many notifications. Returns the summed summary.
+
+        Raises:
+            Errors of :meth:`dispatch`.
+        """
+        names = ("claimed", "sent", "retried", "failed", "abandoned", "lost")
+        total = dict.fromkeys(names, 0)
+        for _ in range(max_rounds):
+            summary = await self.dispatch(now=clock())
+            for name in names:
+                total[name] += getattr(summary, name)
+            if summary.claimed + summary.failed < self._config.batch_size:
+                break
+        return DispatchSummary(**total)
+
     async def run(
         self, stop: asyncio.Event, *, interval_s: float = 5.0, clock: Callable[[], datetime] = utc_now
     ) -> None:

@@ -228,3 +228,16 @@ async def test_dispatch_refuses_a_naive_time_and_an_empty_limit() -> None:
         await service.dispatch(now=datetime(2024, 1, 1))  # bad input: naive
     with pytest.raises(DataError):
         await service.dispatch(now=T0, limit=0)  # bad input: nothing to take
+
+
+async def test_drain_sends_batch_after_batch_until_nothing_is_due() -> None:
+    """A backlog larger than one batch (a cycle that queued many notifications) goes out in one drain."""
+    outbox = MemoryOutbox()
+    email = Scripted()
+    config = NotifyConfig(max_attempts=3, backoff_s=30, lease_s=60, concurrency=2, batch_size=4)
+    service = _service(outbox, {Channel.EMAIL: email}, config)
+    await service.enqueue([_alert(f"a{i}") for i in range(5)], now=T0)  # 10 deliveries: in-app and email
+    summary = await service.drain(clock=lambda: T0)
+    assert (summary.claimed, summary.sent) == (10, 10)
+    assert len(email.sent) == 5
+    assert (await service.drain(clock=lambda: T0)).claimed == 0

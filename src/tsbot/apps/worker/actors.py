@@ -26,7 +26,6 @@ from tsbot.adapters.events import RedisEventPublisher
 from tsbot.apps.worker.broker import CYCLE_QUEUE, NOTIFY_QUEUE
 from tsbot.apps.worker.runtime import build_work
 from tsbot.config import Settings
-from tsbot.core.time import utc_now
 from tsbot.market.models import SeriesKey, Timeframe
 from tsbot.wiring import Services, open_services
 
@@ -122,7 +121,7 @@ def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) ->
     async def dispatch_notifications() -> int:
         assert state is not None, "actors run only in a worker"
         services = await state.services()
-        summary = await services.notifications(state.publisher).dispatch(now=utc_now())
+        summary = await services.notifications(state.publisher).drain()
         _log.info("notify.dispatched", summary=str(summary))
         return 0
 

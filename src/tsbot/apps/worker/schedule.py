@@ -121,7 +121,7 @@ class Schedule:
             if self._actors is not None:
                 self._actors.dispatch_notifications.send()
             else:
-                await self.services.notifications(self._publisher).dispatch(now=utc_now())
+                await self.services.notifications(self._publisher).drain()
         except Exception as exc:  # noqa: BLE001 - a failed dispatch is retried at the next tick
             _log.warning("notify.dispatch_failed", error=type(exc).__name__, message=str(exc))
 
