@@ -36,7 +36,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scan import build_universe  # noqa: E402
@@ -60,6 +60,8 @@ def _quiet_logs() -> None:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 H_MS = Timeframe.H1.ms
 BARS = 600
 TRADERS = 50
@@ -119,6 +121,22 @@ async def _latencies(services: Services, since: datetime) -> list[float]:
     return out
 
 
+async def _all_sent(services: Services, timeout_s: float = 120) -> None:
+    """Wait until no notification waits to be sent (the warm-up's backlog is out of the way)."""
+    d = notification_deliveries
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        async with services.db.connect() as conn:
+            waiting = (
+                await conn.execute(
+                    select(func.count()).select_from(d).where(d.c.state.in_(("pending", "sending")))
+                )
+            ).scalar_one()
+        if not waiting:
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _run_mode(
     services: Services, hours: list[datetime], mode: str, amqp: str
 ) -> tuple[list[float], list[float], int]:
@@ -147,12 +165,13 @@ async def _run_mode(
         clock.at = when
         summary = await schedule.run_cycle()
         assert summary is not None and summary.errors == 0, summary and summary.error_details
-        if i == 0:
-            since = utc_now()  # the warm-up cycle is not counted
+        if i == 0:  # the warm-up cycle is not counted, nor the sends of its first signals
+            await _all_sent(services)
+            since = utc_now()
             continue
         durations.append(summary.duration_s)  # the cycle itself; the sends after it are in the latency
         changes += summary.updated
-    await asyncio.sleep(1.5)  # the last sends of the workers
+    await _all_sent(services)  # the last sends
     return durations, await _latencies(services, since), changes
 
 

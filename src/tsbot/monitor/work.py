@@ -16,7 +16,7 @@ Every step is idempotent, so running the same batch twice stores, notifies and r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,7 +76,8 @@ def _reason(exc: BaseException) -> str:
 
 
 class SeriesWork:
-    """Computes, stores, notifies and records a batch of series for one cycle (see the module docstring)."""
+    """Computes, stores, notifies and records a batch of series for one cycle (see the module docstring).
+    ``on_queued`` is called (without waiting) each time new notifications were queued."""
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class SeriesWork:
         watchers: Watchers | None = None,
         notifications: NotificationQueue | None = None,
         publisher: ChangePublisher | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._scan = scan
         self._candles = candles
@@ -96,6 +98,7 @@ class SeriesWork:
         self._watchers = watchers
         self._notifications = notifications
         self._publisher = publisher
+        self._on_queued = on_queued
 
     async def run(
         self, cycle_id: str, keys: Sequence[SeriesKey], as_of: datetime | None
@@ -182,5 +185,5 @@ class SeriesWork:
             for change in changes
             for user_id in watching.get(change.key.symbol, ())
         ]
-        if requests:
-            await self._notifications.enqueue(requests, now=utc_now())
+        if requests and await self._notifications.enqueue(requests, now=utc_now()) and self._on_queued:
+            self._on_queued()  # e.g. start sending now, while the cycle finishes

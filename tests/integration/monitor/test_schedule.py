@@ -40,6 +40,7 @@ async def test_the_schedule_runs_cycles_on_a_replay_clock_and_sends_notification
             await asyncio.sleep(0.05)
     finally:
         schedule.stop()
+    await schedule.settle()
     assert len(seen) >= 2 and all(s.errors == 0 and s.monitored == 2 for s in seen)
     assert seen[0].as_of is not None and seen[1].as_of > seen[0].as_of  # the replay clock moved
     assert registry.get_sample_value("tsbot_cycle_runs_total") >= 2

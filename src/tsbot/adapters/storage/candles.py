@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -182,14 +182,17 @@ class SqlCandleStore:
             .group_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe, instruments.c.asset_class)
             .order_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe)
         )
-        if keys is not None:
+        if keys is not None:  # plain INs keep the primary-key index in use (see load_many); exact keys below
             stmt = stmt.where(
-                tuple_(candles.c.exchange, candles.c.symbol, candles.c.timeframe).in_(
-                    sorted({(k.exchange, k.symbol, k.timeframe.value) for k in keys})
-                )
+                candles.c.exchange.in_(sorted({k.exchange for k in keys})),
+                candles.c.timeframe.in_(sorted({k.timeframe.value for k in keys})),
+                candles.c.symbol.in_(sorted({k.symbol for k in keys})),
             )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
+        if keys is not None:
+            wanted = {(k.exchange, k.symbol, k.timeframe.value) for k in keys}
+            rows = [r for r in rows if (r[0], r[1], r[2]) in wanted]
         return [
             SeriesInfo(SeriesKey(ex, sym, Timeframe(tf)), ac, int(n), int(first), int(last))
             for ex, sym, tf, ac, n, first, last in rows

@@ -8,6 +8,7 @@ and the process goes on with the last valid settings; the next valid edit is app
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -27,9 +28,13 @@ from tsbot.wiring import Services
 _log = structlog.get_logger("tsbot.monitor")
 
 
-def build_work(services: Services, publisher: EventPublisher | None = None) -> SeriesWork:
-    """The per-series work over ``services``: signals stored, watchers notified through the outbox, changes pushed
-    to live clients through ``publisher`` (None: not pushed)."""
+def build_work(
+    services: Services,
+    publisher: EventPublisher | None = None,
+    on_queued: Callable[[], None] | None = None,
+) -> SeriesWork:
+    """The per-series work over ``services``: signals stored, watchers notified through the outbox (``on_queued``
+    called when some were queued), changes pushed to live clients through ``publisher`` (None: not pushed)."""
     return SeriesWork(
         services.scan_service(),
         services.candles,
@@ -38,6 +43,7 @@ def build_work(services: Services, publisher: EventPublisher | None = None) -> S
         watchers=SqlWatchlistStore(services.db),
         notifications=services.notifications(publisher),
         publisher=EventChangePublisher(publisher) if publisher is not None else None,
+        on_queued=on_queued,
     )
 
 
@@ -47,14 +53,15 @@ def build_cycle(
     fanout: Fanout | None = None,
     publisher: EventPublisher | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    on_queued: Callable[[], None] | None = None,
 ) -> MonitoringCycle:
     """A monitoring cycle over ``services`` running its per-series work through ``fanout`` (default: in this
-    process), with price alerts and their notifications."""
+    process, calling ``on_queued`` when it queued notifications), with price alerts and their notifications."""
     return MonitoringCycle(
         services.scan_service(),
         services.candles,
         SqlCycleStore(services.db),
-        fanout or InProcessFanout(build_work(services, publisher)),
+        fanout or InProcessFanout(build_work(services, publisher, on_queued)),
         alerts=SqlPriceAlertStore(services.db),
         notifications=services.notifications(publisher),
         batch_size=batch_size,

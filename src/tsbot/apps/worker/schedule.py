@@ -16,6 +16,7 @@ replay clock each cycle runs as of the clock's time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -86,6 +87,8 @@ class Schedule:
         # the intended behaviour, and the cycle's own log line gives its duration
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         self.last: CycleSummary | None = None
+        self._sending: asyncio.Task[None] | None = None
+        self._send_again = False
 
     @property
     def interval_s(self) -> float:
@@ -102,13 +105,16 @@ class Schedule:
             )
         as_of: datetime | None = self.clock.now() if self.clock is not None else None
         try:
-            summary = await build_cycle(self.services, fanout=fanout, publisher=self._publisher).run(as_of)
+            cycle = build_cycle(
+                self.services, fanout=fanout, publisher=self._publisher, on_queued=self._send_soon
+            )
+            summary = await cycle.run(as_of)
         except Exception as exc:  # noqa: BLE001 - the next cycle may succeed (a store being filled, a restart)
             _log.error("monitor.cycle_failed", error=type(exc).__name__, message=str(exc))
             return None
         self.last = summary
-        if self._actors is None and (summary.updated or summary.notifications):
-            await self.dispatch()  # at once: a status change reaches its watchers within the second
+        if self._actors is None and summary.notifications:
+            self._send_soon()  # the price alerts it fired
         if self._metrics is not None:
             self._metrics.observe(summary)
         if self._on_summary is not None:
@@ -124,6 +130,28 @@ class Schedule:
                 await self.services.notifications(self._publisher).drain()
         except Exception as exc:  # noqa: BLE001 - a failed dispatch is retried at the next tick
             _log.warning("notify.dispatch_failed", error=type(exc).__name__, message=str(exc))
+
+    def _send_soon(self) -> None:
+        """Start sending what was just queued, in the background, unless a send is running already (a status
+        change then reaches its watchers while the cycle goes on; workers are asked by their own jobs)."""
+        if self._actors is not None:
+            return
+        if self._sending is not None and not self._sending.done():
+            self._send_again = True  # queued after the running send looked: it goes round once more
+            return
+        self._sending = asyncio.get_running_loop().create_task(self._send_rounds(), name="tsbot-notify-soon")
+
+    async def _send_rounds(self) -> None:
+        while True:
+            self._send_again = False
+            await self.dispatch()
+            if not self._send_again:
+                return
+
+    async def settle(self) -> None:
+        """Wait for a background send started by :meth:`_send_soon` (tests, shutdown)."""
+        if self._sending is not None:
+            await self._sending
 
     async def reload_config(self) -> None:
         """Re-read the configuration; a new cycle interval takes effect at once."""
