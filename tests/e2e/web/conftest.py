@@ -1,6 +1,6 @@
-"""Fixtures of the browser tests: a real tsbot server (uvicorn in a thread serving
-``create_app(services, routers=[web_router()])`` over a fresh SQLite database seeded by :mod:`web_world`) and
-Debian's Chromium driven by Playwright.
+"""Fixtures of the browser tests: ``tsbot serve --replay`` as a user runs it (a child process on a free port over a
+fresh SQLite database, its users and accounts set up as :mod:`web_world` says), and Debian's Chromium driven by
+Playwright.
 
 Without ``/usr/bin/chromium`` the tests skip with the reason (locally) or fail (in CI, ``CI=true``). Screenshots go
 to ``$TSBOT_ARTIFACTS_DIR/screenshots`` (default ``artifacts/screenshots`` under the repository root).
@@ -8,45 +8,40 @@ to ``$TSBOT_ARTIFACTS_DIR/screenshots`` (default ``artifacts/screenshots`` under
 
 from __future__ import annotations
 
-import asyncio
 import os
+import re
 import socket
-import threading
-from collections.abc import Awaitable, Callable, Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
-from web_world import PASSWORD, PEOPLE, PendingChange, create_people, find_pending_change, seed
-
-from tsbot.adapters.events import publish_status_changes
-from tsbot.apps.api.app import create_app
-from tsbot.apps.api.events import bus_of
-from tsbot.apps.web.pages import web_router
-from tsbot.config import load_settings
-from tsbot.core.time import utc_now
-from tsbot.market.service import import_candles
-from tsbot.notify.models import NotificationRequest, NotificationType
-from tsbot.signals.models import StatusChange
-from tsbot.wiring import Services, open_services
+from web_world import EXE, PASSWORD, PEOPLE, create_users, serve_env, set_up_accounts
 
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[3]
 LAPTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
-T = TypeVar("T")
+#: Replayed seconds per second and seconds between cycles: each cycle moves the replay clock one hour on.
+REPLAY_SPEED = "3600"
+CYCLE_INTERVAL_S = "1"
+#: Seconds ``tsbot serve`` may take to import the bundled data and answer /health.
+START_TIMEOUT_S = 120.0
+
+
+#: Read when the module is imported: the suite's autouse fixture clears every ``TSBOT_*`` variable during a test.
+ARTIFACTS = Path(os.environ.get("TSBOT_ARTIFACTS_DIR") or ROOT / "artifacts")
 
 
 def artifacts_dir() -> Path:
     """Where screenshots go: ``$TSBOT_ARTIFACTS_DIR/screenshots``, else ``<repo>/artifacts/screenshots``."""
-    base = Path(os.environ.get("TSBOT_ARTIFACTS_DIR") or ROOT / "artifacts")
-    folder = base / "screenshots"
+    folder = ARTIFACTS / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -60,157 +55,82 @@ def _chromium_present() -> None:
         pytest.skip(reason)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @dataclass
 class LiveServer:
-    """The running server: its URL, app, services and event loop (run coroutines there with :meth:`call`)."""
+    """The running ``tsbot serve --replay`` child process: its URL and its combined output file."""
 
     base_url: str
-    app: FastAPI
-    services: Services
-    loop: asyncio.AbstractEventLoop
-    pending: PendingChange
-    people: dict[str, str]
+    child: subprocess.Popen[bytes]
+    log: Path
 
-    def call(self, make: Callable[[], Awaitable[T]], timeout: float = 20) -> T:
-        """Run ``make()`` on the server's loop and wait for its result."""
+    def output(self, chars: int = 4000) -> str:
+        """The last ``chars`` characters of the server's output (for failure messages)."""
+        return self.log.read_text(errors="replace")[-chars:]
 
-        async def run() -> T:
-            return await make()
+    def cycles_run(self) -> float:
+        """Monitoring cycles run so far (the ``tsbot_cycle_runs_total`` metric)."""
+        metrics = httpx.get(f"{self.base_url}/api/v1/metrics", timeout=5).text
+        found = re.search(r"^tsbot_cycle_runs_total (\S+)$", metrics, re.M)
+        return float(found.group(1)) if found else 0.0
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+    def wait_healthy(self) -> None:
+        """Wait until /health answers 200 (the bundled data is imported by then).
 
-    def close_pending_bar(self) -> list[StatusChange]:
-        """What the monitoring cycle does when the held-back bar of the live series closes: store it, scan the
-        series, push the stored status changes to the WebSocket hub. Returns the changes."""
-        pending = self.pending
+        Raises:
+            pytest.fail.Exception: the process ended, or did not answer within :data:`START_TIMEOUT_S`.
+        """
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if self.child.poll() is not None:
+                pytest.fail(f"tsbot serve exited with {self.child.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base_url}/api/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"tsbot serve did not answer /health within {START_TIMEOUT_S} s:\n{self.output()}"
+                )
+            time.sleep(0.2)
 
-        async def step() -> list[StatusChange]:
-            await import_candles(self.services.candles, pending.key, pending.asset_class, pending.bar)
-            result = await self.services.scan_service().scan(
-                [pending.key.symbol], timeframe=pending.key.timeframe
-            )
-            await publish_status_changes(bus_of(self.app), result.status_changes)
-            return list(result.status_changes)
-
-        return self.call(step)
-
-    def notify_change(self, who: str, change: StatusChange) -> None:
-        """Notify ``who`` (a key of :data:`web_world.PEOPLE`) of ``change`` in the app and send it, as the
-        monitoring cycle does: the in-app delivery is pushed on the WebSocket's ``notifications`` channel."""
-
-        async def step() -> None:
-            signal = await self.services.signals.latest(change.key)
-            assert signal is not None
-            request = NotificationRequest(
-                self.people[who],
-                NotificationType.SIGNAL_CHANGED,
-                f"signal:{change.key}:{change.changed_at.isoformat()}",
-                {
-                    "symbol": change.key.symbol,
-                    "timeframe": change.key.timeframe.value,
-                    "exchange": change.key.exchange,
-                    "from_action": change.from_action.value if change.from_action else None,
-                    "to_action": change.to_action.value,
-                    "score": round(change.score, 2),
-                    "confidence": round(signal.confidence, 2),
-                    "price": signal.price,
-                    "reasons": signal.reasons[:2],
-                    "changed_at": change.changed_at,
-                },
-            )
-            service = self.services.notifications(bus_of(self.app))
-            assert await service.enqueue([request], now=utc_now()) == 1
-            await service.dispatch(now=utc_now())
-
-        self.call(step)
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 30 s."""
+        if self.child.poll() is None:
+            self.child.terminate()
+            try:
+                self.child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The server on a free localhost port, for the module; stopped afterwards."""
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("TSBOT_") and n != "TSBOT_ARTIFACTS_DIR"]:
-            env.delenv(name)
-        yield from _serve(tmp_path_factory)
-
-
-def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    data_dir = tmp_path_factory.mktemp("tsbot-web")
-    scratch = tmp_path_factory.mktemp("tsbot-probe")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    started = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def main() -> None:
-        settings = load_settings(
-            database_url=f"sqlite+aiosqlite:///{data_dir / 'tsbot.sqlite'}", data_dir=data_dir
-        )
-        pending = await find_pending_change(scratch)
-        async with open_services(settings) as services:
-            await seed(services, pending)
-            app = create_app(services, routers=[web_router()])
-            people = await create_people(services, app)
-            server = uvicorn.Server(
-                uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
-            )
-            task = asyncio.create_task(server.serve(sockets=[sock]))
-            while not server.started and not task.done():
-                await asyncio.sleep(0.02)
-            loop = asyncio.get_running_loop()
-            box.update(app=app, services=services, server=server, loop=loop, pending=pending, people=people)
-            started.set()
-            await task
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except BaseException as exc:  # surfaced to the fixture below
-            box["error"] = exc
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=run, name="tsbot-web-server", daemon=True)
-    thread.start()
-    assert started.wait(120), "the server did not start within 120 s"
-    if "error" in box or "server" not in box:
-        raise RuntimeError(f"the server failed to start: {box.get('error')!r}")
+    """``tsbot serve --replay --speed 3600 --interval 1`` on a free localhost port over a fresh database, with the
+    users of :data:`web_world.PEOPLE` and their accounts; stopped after the module."""
+    data_dir = tmp_path_factory.mktemp("tsbot-serve")
+    env = serve_env(data_dir)
+    port = _free_port()
+    log = data_dir / "serve.log"
+    args = ["serve", "--replay", "--speed", REPLAY_SPEED, "--interval", CYCLE_INTERVAL_S, "--port", str(port)]
+    with log.open("wb") as out:
+        child = subprocess.Popen([EXE, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    server = LiveServer(f"http://127.0.0.1:{port}", child, log)
     try:
-        _trade_as(f"http://127.0.0.1:{port}", "trader")
-        yield LiveServer(
-            f"http://127.0.0.1:{port}",
-            box["app"],
-            box["services"],
-            box["loop"],
-            box["pending"],
-            box["people"],
-        )
+        server.wait_healthy()
+        create_users(env)
+        set_up_accounts(server.base_url)
+        assert server.cycles_run() >= 1, server.output()
+        yield server
     finally:
-        box["server"].should_exit = True
-        thread.join(30)
-        sock.close()
-
-
-def _trade_as(base_url: str, who: str) -> None:
-    """Give ``who`` a funded paper portfolio with three filled buys and a resting limit order, through the API."""
-    with httpx.Client(base_url=base_url + "/api/v1", timeout=20) as api:
-        login = api.post("/auth/login", json={"email": PEOPLE[who].email, "password": PASSWORD})
-        login.raise_for_status()
-        api.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        made = api.post("/portfolios", json={"name": "Swing book", "base_currency": "USD"})
-        made.raise_for_status()
-        pid = made.json()["portfolio_id"]
-        api.post(f"/portfolios/{pid}/deposit", json={"asset": "USDT", "amount": "25000"}).raise_for_status()
-        orders = [
-            {"symbol": "BTC/USDT", "quantity": "0.25"},
-            {"symbol": "ETH/USDT", "quantity": "3"},
-            {"symbol": "SOL/USDT", "quantity": "60"},
-            {"symbol": "ETH/USDT", "quantity": "1", "type": "limit", "price": "1050"},
-        ]
-        for order in orders:
-            api.post("/orders", json={"portfolio_id": pid, "side": "buy", **order}).raise_for_status()
+        server.stop()
 
 
 @pytest.fixture(scope="module")

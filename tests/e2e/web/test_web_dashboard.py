@@ -1,24 +1,53 @@
-"""The web dashboard in Chromium against a running server (see conftest.py): signing in, a signal change arriving
-over the WebSocket without a reload, the chart, a paper order from a brand-new account to its position, an admin
-deactivating a user whose open page is then signed out, and the phone layout. Screenshots of each step go to the
-artefacts folder.
+"""The web dashboard in Chromium against ``tsbot serve --replay`` (see conftest.py): signing in, a status change
+the replayed monitoring cycle stores arriving over the WebSocket without a reload, the chart, a paper order from a
+brand-new account to its position, an admin deactivating a user whose open page is then signed out, and the phone
+layout. Screenshots of each step go to the artefacts folder.
 
-Bad input tried: a wrong password at sign-in, and a deactivated account signing in again.
+Bad input tried: a wrong password at sign-in, a paper order of quantity zero, and a deactivated account signing in
+again.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
-from web_world import CRYPTO, PEOPLE
+from web_world import PEOPLE, signed_in
 
 from conftest import PHONE, LiveServer, Tab, sign_in
-from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 
 pytestmark = pytest.mark.slow
+
+ACTIONS = ("BUY", "SELL", "HOLD")
+#: Milliseconds to wait for the replay to push a status change of one of the trader's symbols.
+CHANGE_WAIT_MS = 60_000
+
+#: The watchlist rows now: symbol -> {action, changedAt}.
+ROWS_JS = """() => Object.fromEntries([...document.querySelectorAll('#watch-body tr[data-symbol]')].map(
+  (tr) => [tr.dataset.symbol, {action: tr.dataset.action, changedAt: tr.dataset.changedAt || null}]))"""
+#: A row flashing for a change pushed since ``before`` was read, with the toast that announced it (null: none yet).
+LIVE_CHANGE_JS = """(before) => {
+  const toasts = [...document.querySelectorAll('#toasts .toast')].map((t) => t.textContent);
+  for (const tr of document.querySelectorAll('#watch-body tr.flash')) {
+    const symbol = tr.dataset.symbol, was = before[symbol], to = tr.dataset.action;
+    if (!was || !tr.dataset.changedAt || tr.dataset.changedAt === was.changedAt) continue;
+    const toast = toasts.find((t) => t.includes(symbol) && t.includes('→ ' + to));
+    if (toast) return {symbol, from: was.action, to, changedAt: tr.dataset.changedAt, toast};
+  }
+  return null;
+}"""
+#: A watched symbol whose newest signal is BUY or SELL, other than those in the argument (null: none now).
+DIRECTIONAL_JS = """(tried) => {
+  const rows = [...document.querySelectorAll('#watch-body tr[data-action="BUY"], #watch-body tr[data-action="SELL"]')];
+  const row = rows.find((tr) => !tried.includes(tr.dataset.symbol));
+  return row ? row.dataset.symbol : null;
+}"""
+#: Horizontal price levels drawn on the price axis (the latest signal's stop-loss and take-profits).
+LEVELS_JS = "document.getElementById('chart').layout.shapes.filter(s => s.yref === 'y').length"
 
 
 def wait_ready(tab: Tab) -> None:
@@ -48,7 +77,9 @@ def test_pages_carry_their_csp_and_static_files_are_versioned(live_server: LiveS
     assert not [p for p in schema["paths"] if not p.startswith("/api/v1")]  # pages stay out of the API schema
 
 
-def test_sign_in_then_a_signal_change_arrives_without_a_reload(open_tab, live_server: LiveServer) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_then_a_replayed_signal_change_arrives_without_a_reload(
+    open_tab, live_server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
     """Bad input: a wrong password first."""
     tab = open_tab()
     page = tab.page
@@ -64,78 +95,99 @@ def test_sign_in_then_a_signal_change_arrives_without_a_reload(open_tab, live_se
     tab.shot("02-login-refused")
     sign_in(tab, "trader")
     wait_ready(tab)
-    pending = live_server.pending
-    symbol = pending.key.symbol
-    for each in CRYPTO:
+    watched = PEOPLE["trader"].watchlist
+    for each in watched:
         expect(row(tab, each)).to_be_visible()
-    expect(row(tab, symbol).locator(".action")).to_have_text(pending.from_action)
+    before = page.evaluate(ROWS_JS)
+    assert sorted(before) == sorted(watched)
+    assert all(r["action"] in ACTIONS for r in before.values()), before  # every series has a stored signal
     tab.shot("03-dashboard")
 
     page.evaluate("window.__sameDocument = true")
-    changes = live_server.close_pending_bar()
-    assert [(c.key.symbol, c.to_action.value) for c in changes] == [(symbol, pending.to_action)]
-    expect(row(tab, symbol).locator(".action")).to_have_text(pending.to_action, timeout=5_000)
-    expect(row(tab, symbol)).to_have_class(re.compile(r"\bflash\b"))
-    expect(page.locator(".toast").filter(has_text=symbol)).to_contain_text(pending.to_action)
-    assert page.evaluate("window.__sameDocument") is True  # no reload happened
-    changed = row(tab, symbol).get_attribute("data-changed-at")
-    assert changed and changed.startswith(pending.closes_at.isoformat()[:16])
+    try:
+        pushed = page.wait_for_function(LIVE_CHANGE_JS, arg=before, timeout=CHANGE_WAIT_MS, polling=100)
+    except PlaywrightTimeoutError:
+        pytest.fail(
+            f"no status change pushed in {CHANGE_WAIT_MS} ms; the server said:\n{live_server.output()}"
+        )
+    change = pushed.json_value()
     page.wait_for_timeout(300)  # the toast's entrance
     tab.shot("04-signal-change")
+    symbol, from_action, to_action = change["symbol"], change["from"], change["to"]
+    assert to_action in ACTIONS and to_action != from_action, change
+    assert page.evaluate("window.__sameDocument") is True  # no reload happened
+    # the change is the one the replayed cycle stored: its signal at the replay's time, the one before it the old
+    # action
+    changed_at = datetime.fromisoformat(change["changedAt"])
+    assert changed_at.year == 2022, change  # the replay clock's time, not the wall clock's
+    with signed_in(live_server.base_url, "trader") as api:
+        at = api.get("/signals", params={"symbol": symbol, "until": change["changedAt"], "limit": 1}).json()
+        until = (changed_at - timedelta(seconds=1)).isoformat()
+        earlier = api.get("/signals", params={"symbol": symbol, "until": until, "limit": 1}).json()
+    assert datetime.fromisoformat(at["items"][0]["as_of"]) == changed_at
+    assert at["items"][0]["action"] == to_action
+    assert earlier["items"][0]["action"] == from_action
 
+    # the trader watches the symbol: the cycle notified them in the app too
     badge = page.locator("#bell-badge")
-    expect(badge).to_have_text("1")  # the welcome notification
-    live_server.notify_change("trader", changes[0])
-    expect(badge).to_have_text("2")
+    expect(badge).to_have_text(re.compile(r"^(\d+|99\+)$"))
+    title = f"{symbol} 1h: {from_action} → {to_action}"
     page.get_by_role("button", name=re.compile("^Notifications")).click()
-    newest = page.locator("#notif-drawer .notif").first
-    expect(newest).to_contain_text(symbol)
-    expect(newest).to_have_class(re.compile("is-unread"))
+    notice = (
+        page.locator("#notif-drawer .notif").filter(has_text=title).filter(has_text=changed_at.isoformat())
+    )
+    expect(notice).to_have_class(re.compile("is-unread"))
     tab.shot("05-notifications")
-    newest.click()
-    expect(badge).to_have_text("1")
+    notice.click()
+    expect(notice).not_to_have_class(re.compile("is-unread"))
 
     page.goto("/")  # a signed-in browser goes on from the landing page
     page.wait_for_url("**/dashboard")
     assert not [e for e in tab.errors if "Content Security Policy" in e or "page error" in e], tab.errors
 
 
-def test_opening_a_chart_draws_candles_indicators_and_signal_markers(
-    open_tab, live_server: LiveServer
-) -> None:  # type: ignore[no-untyped-def]
-    latest, _ = live_server.call(
-        lambda: SqlSignalQueries(live_server.services.db).newest_per_series(SignalFilter(symbols=CRYPTO))
-    )
-    directional = sorted(s.signal.key.symbol for s in latest if s.signal.action.value != "HOLD")
-    assert directional, "the seeded history holds no BUY or SELL signal to mark"
-    symbol = directional[0]
+def open_directional_chart(tab: Tab) -> str:
+    """Open the chart of a watched symbol whose newest signal is BUY or SELL and wait until it is drawn with that
+    signal's stop-loss and take-profit levels; returns the symbol. The replay goes on meanwhile, so when the symbol
+    turns HOLD before its chart is drawn, another is tried (at most four)."""
+    page = tab.page
+    tried: list[str] = []
+    for _ in range(4):
+        symbol = page.wait_for_function(DIRECTIONAL_JS, arg=tried, timeout=30_000).json_value()
+        row(tab, symbol).get_by_role("button", name=f"Open the {symbol} chart").click()
+        expect(page.locator("#chart-symbol")).to_have_text(symbol)
+        expect(page.locator("#chart-overlay")).to_be_hidden()
+        if page.evaluate(LEVELS_JS) >= 2 and re.search(
+            "BUY|SELL", page.locator("#chart-action").inner_text()
+        ):
+            return symbol
+        tried.append(symbol)
+    pytest.fail(f"no chart with a BUY or SELL signal's levels among {tried}")
+
+
+def test_opening_a_chart_draws_candles_indicators_and_signal_markers(open_tab) -> None:  # type: ignore[no-untyped-def]
     tab = open_tab()
     sign_in(tab, "trader")
     wait_ready(tab)
     page = tab.page
-    # the access token is about to expire: the next call refreshes it first
-    page.evaluate(
-        """() => { const s = JSON.parse(sessionStorage.getItem('tsbot.session'));
-        s.access_expires_at = new Date(Date.now() + 5000).toISOString();
-        sessionStorage.setItem('tsbot.session', JSON.stringify(s)); }"""
-    )
     old_token = page.evaluate("JSON.parse(sessionStorage.getItem('tsbot.session')).access_token")
     with page.expect_response("**/api/v1/auth/refresh") as refreshed:
-        row(tab, symbol).get_by_role("button", name=f"Open the {symbol} chart").click()
+        # the access token is about to expire: the next call refreshes it first
+        page.evaluate(
+            """() => { const s = JSON.parse(sessionStorage.getItem('tsbot.session'));
+            s.access_expires_at = new Date(Date.now() + 5000).toISOString();
+            sessionStorage.setItem('tsbot.session', JSON.stringify(s)); }"""
+        )
+        symbol = open_directional_chart(tab)
     assert refreshed.value.status == 200
     assert page.evaluate("JSON.parse(sessionStorage.getItem('tsbot.session')).access_token") != old_token
-    expect(page.locator("#chart-symbol")).to_have_text(symbol)
     expect(page.locator("#chart .main-svg").first).to_be_visible()
-    expect(page.locator("#chart-overlay")).to_be_hidden()
     traces = page.evaluate("document.getElementById('chart').data.map(t => [t.type, t.name])")
     types = {t for t, _ in traces}
     names = {n for _, n in traces}
     assert "candlestick" in types and {"SMA 20", "SMA 50", "RSI 14"} <= names
-    assert names & {"BUY signal", "SELL signal"}
-    shapes = page.evaluate(
-        "document.getElementById('chart').layout.shapes.filter(s => s.yref === 'y').length"
-    )
-    assert shapes >= 2  # the latest signal's stop-loss and take-profit levels
+    assert names & {"BUY signal", "SELL signal"}, (symbol, names)  # the stored signals, marked
+    expect(page.locator("#chart-asof")).to_contain_text("2022")  # bars up to the replay clock
     expect(page.locator("#signal-reasons li").first).to_be_visible()
     page.get_by_role("button", name="Bollinger").click()
     expect(page.get_by_role("button", name="Bollinger")).to_have_attribute("aria-pressed", "true")
