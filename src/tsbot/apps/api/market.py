@@ -136,18 +136,10 @@ def _float(value: float) -> float | None:
     return None if not math.isfinite(value) else float(value)
 
 
-def replay_end_ms(request: Request, key: SeriesKey) -> int | None:
-    """The open time (ms, UTC) of the last bar of ``key`` closed by the replay clock's time when the app runs on one
-    (``tsbot serve --replay`` sets ``app.state.replay_clock``), so pages never show bars from the replay's future;
-    None on the wall clock (every stored bar)."""
-    clock = getattr(request.app.state, "replay_clock", None)
-    if clock is None:
-        return None
-    return to_ms(clock.now()) - key.timeframe.ms
-
-
 def _replay_hour(request: Request) -> int | None:
-    """The replay clock's hour (part of cache keys: answers change as the replay moves); None on the wall clock."""
+    """The replay clock's hour when the app runs on one (``tsbot serve --replay`` sets ``app.state.replay_clock``
+    and gives the services a candle store as of that clock): part of cache keys, since answers change as the replay
+    moves; None on the wall clock."""
     clock = getattr(request.app.state, "replay_clock", None)
     return to_ms(clock.now()) // 3_600_000 if clock is not None else None
 
@@ -274,12 +266,7 @@ async def overview(
         newest, _ = await SqlSignalQueries(services.db).newest_per_series(
             SignalFilter(symbols=tuple(sorted({i.key.symbol for i in page}))), limit=10_000
         )
-        items = [
-            item
-            for info in page
-            if (item := await _overview_item(services, info, newest, replay_end_ms(request, info.key)))
-            is not None
-        ]
+        items = [item for info in page if (item := await _overview_item(services, info, newest)) is not None]
         return (
             Page[OverviewItemOut](items=items, total=len(chosen), limit=limit, offset=offset)
             .model_dump_json()
@@ -291,12 +278,12 @@ async def overview(
 
 
 async def _overview_item(
-    services: Services, info: SeriesInfo, newest: list[StoredSignal], end_ms: int | None = None
+    services: Services, info: SeriesInfo, newest: list[StoredSignal]
 ) -> OverviewItemOut | None:
-    """The overview of one series up to ``end_ms`` (None: every stored bar); None when it has no candles then."""
+    """The overview of one series (None when its candles are gone since they were listed)."""
     key = info.key
     bars = max(2, _DAY_MS // key.timeframe.ms + 1)
-    frame = await services.candles.load(key, end_ms=end_ms, limit=bars)
+    frame = await services.candles.load(key, limit=bars)
     if not len(frame):
         return None
     last_open = int(frame.open_time_ms[-1])
@@ -367,9 +354,7 @@ async def candles_with_indicators(
     async def compute() -> bytes:
         found = await resolve_symbol(services, symbol, missing=NotFoundError)
         key = await _series_key(services, found, timeframe, exchange)
-        frame = await services.candles.load(
-            key, end_ms=replay_end_ms(request, key), limit=limit + WARMUP_BARS
-        )
+        frame = await services.candles.load(key, limit=limit + WARMUP_BARS)
         return market_data(key, frame, limit, names).model_dump_json().encode()
 
     replay_hour = _replay_hour(request)

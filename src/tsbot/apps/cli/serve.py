@@ -24,6 +24,7 @@ from tsbot.apps.cli.common import console, err_console, run, settings_or_exit
 from tsbot.config import Settings
 from tsbot.core.errors import ConfigError, TsbotError
 from tsbot.core.time import parse_utc
+from tsbot.market.as_of import CandlesAsOf
 from tsbot.monitor.clock import ReplayClock, replay_span
 from tsbot.monitor.models import CycleSummary
 from tsbot.wiring import Services
@@ -57,7 +58,8 @@ def _summary_line(summary: CycleSummary) -> str:
 
 
 async def _replay_clock(services: Services, speed: float, start: str | None) -> ReplayClock:
-    """A replay clock over the stored series (the bundled data is imported first when the store is empty)."""
+    """A replay clock over the stored series (the bundled data is imported first when the store is empty); from
+    then on ``services.candles`` shows the store as of the clock."""
     infos = await services.candles.series()
     if not infos:
         from tsbot.apps.cli.data import import_bundled
@@ -66,7 +68,10 @@ async def _replay_clock(services: Services, speed: float, start: str | None) -> 
         await import_bundled(services.settings)
         infos = await services.candles.series()
     start_at, end_at = replay_span(infos, start_at=parse_utc(start) if start else None)
-    return ReplayClock(start_at, end_at, speed)
+    clock = ReplayClock(start_at, end_at, speed)
+    # every part of the process (pages, paper fills, on-demand signals) sees the store as of the replay clock
+    services.candles = CandlesAsOf(services.candles, clock.now)  # type: ignore[assignment]
+    return clock
 
 
 def _actors_of(settings: Settings) -> Any:
