@@ -4,19 +4,16 @@ recipients; settings that point tsbot's email at it, with an encryption key for 
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
+from tests.support.smtp import SmtpInbox as BaseInbox
+from tests.support.smtp import free_port
+from tests.support.smtp import smtp_server as run_smtp
 
 from tsbot.accounts.service import AccountService
 from tsbot.config import Settings, load_settings
@@ -25,27 +22,8 @@ from tsbot.wiring import Services, open_services
 PUBLIC_URL = "https://tsbot.test"
 
 
-@dataclass
-class SmtpInbox:
-    """What the local SMTP server received; ``refuse`` (e.g. ``"550 5.1.1 no such user"``) answers every RCPT."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    refuse: str | None = None
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if self.refuse:
-            return self.refuse
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
+class SmtpInbox(BaseInbox):
+    """The local SMTP server's inbox, able to pick the token out of a received link."""
 
     def token(self, path: str, to: str | None = None) -> str:
         """The token of the newest received link to ``/<path>`` (sent to ``to`` when given)."""
@@ -60,22 +38,11 @@ class SmtpInbox:
         raise AssertionError(f"no email with a /{path} link received")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def smtp_server() -> Iterator[SmtpInbox]:
     """A running SMTP server on 127.0.0.1 and its inbox, stopped on exit."""
-    inbox = SmtpInbox(free_port())
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    try:
-        yield inbox
-    finally:
-        controller.stop()
+    with run_smtp(SmtpInbox(free_port())) as inbox:
+        yield inbox  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+from tests.support.smtp import SmtpInbox, free_port, smtp_server
 
 from tsbot.accounts.messaging_ports import TelegramLink
 from tsbot.accounts.models import OPERATOR, Preferences, Role, User
@@ -35,45 +32,11 @@ SENDER = "tsbot@tsbot.test"
 PASSWORD = "correct horse battery staple 42"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class SmtpInbox:
-    """What the local SMTP server received; ``refuse`` maps an address to the reply its RCPT gets."""
-
-    port: int
-    messages: list[EmailMessage] = field(default_factory=list)
-    refuse: dict[str, str] = field(default_factory=dict)
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
-    ) -> str:
-        if address.lower() in self.refuse:
-            return self.refuse[address.lower()]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp() -> Iterator[SmtpInbox]:
     """A running SMTP server on 127.0.0.1 and its inbox."""
-    inbox = SmtpInbox(free_port())
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    try:
+    with smtp_server() as inbox:
         yield inbox
-    finally:
-        controller.stop()
 
 
 @dataclass(frozen=True)

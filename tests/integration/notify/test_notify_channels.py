@@ -77,10 +77,10 @@ async def test_email_carries_a_stable_message_id_and_says_auto_generated(smtp: S
     mailer = SmtpMailer(EmailConfig(host="127.0.0.1", port=smtp.port, sender=SENDER, timeout_s=3))
     notifier = EmailNotifier(mailer)
     message = _message(Channel.EMAIL, "ann@example.com")
-    smtp.refuse["ann@example.com"] = "451 4.3.0 try again later"  # bad input: refused for now
+    smtp.refuse_address["ann@example.com"] = "451 4.3.0 try again later"  # bad input: refused for now
     with pytest.raises(EmailUnavailableError, match="451"):
         await notifier.send(message)
-    smtp.refuse.clear()
+    smtp.refuse_address.clear()
     await notifier.send(message)
     await notifier.send(message)  # a retry after a lost result: the same message again
     first, second = smtp.messages

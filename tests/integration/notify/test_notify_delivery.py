@@ -176,7 +176,7 @@ async def test_an_smtp_server_that_refuses_the_recipient_fails_the_email_at_once
     services: Services, smtp: SmtpInbox, bot_api: HttpStandIn
 ) -> None:
     user = await make_user(services, chat_id=5150)
-    smtp.refuse[user.email] = "550 5.1.1 Recipient address rejected: no such user"  # bad input
+    smtp.refuse_address[user.email] = "550 5.1.1 Recipient address rejected: no such user"  # bad input
     service = services.notifications()
     now = utc_now()
     alert = {"symbol": "ETH/USDT", "condition": "above", "level": "4000", "price": "4001.2"}

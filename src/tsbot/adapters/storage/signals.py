@@ -309,16 +309,7 @@ class SqlSignalStore:
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        found = {
-            (SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])), r["changed_at"]): StatusChange(
-                SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])),
-                r["changed_at"],
-                Action(r["from_action"]) if r["from_action"] else None,
-                Action(r["to_action"]),
-                r["score"],
-            )
-            for r in rows
-        }
+        found = {(c.key, c.changed_at): c for c in map(_change, rows)}
         return [found[pair] for pair in wanted if pair in found]
 
     async def status_changes(self, key: SeriesKey | None = None, *, limit: int = 100) -> list[StatusChange]:
@@ -330,13 +321,15 @@ class SqlSignalStore:
             )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-        return [
-            StatusChange(
-                SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])),
-                r["changed_at"],
-                Action(r["from_action"]) if r["from_action"] else None,
-                Action(r["to_action"]),
-                r["score"],
-            )
-            for r in rows
-        ]
+        return [_change(r) for r in rows]
+
+
+def _change(r: Any) -> StatusChange:
+    """The status change of a ``signal_status_changes`` row (a mapping)."""
+    return StatusChange(
+        SeriesKey(r["exchange"], r["symbol"], Timeframe(r["timeframe"])),
+        r["changed_at"],
+        Action(r["from_action"]) if r["from_action"] else None,
+        Action(r["to_action"]),
+        r["score"],
+    )
