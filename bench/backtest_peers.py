@@ -7,15 +7,23 @@ The reference strategy is an SMA(10) / SMA(50) crossover, long only, all in, fil
 * 100 symbols x 10,000 bars.
 
 For each engine the timing covers the moving averages, the crossover signals and the simulation (best of
-``--repeat`` runs after a warm-up that compiles what needs compiling). It prints trade counts (tsbot's must equal
-vectorbt's), final-equity agreement, bars per second, and the ratio to vectorbt (goal: >= 20x).
+``--repeat`` runs after a warm-up that compiles what needs compiling, the same for both engines). Each gets the
+candles already in memory, as arrays (tsbot: a :class:`~tsbot.backtest.panel.CandlePanel`; vectorbt: the close
+prices, one column per symbol). Results are read after the timing: vectorbt computes its value curve then, tsbot's
+equity curves are made inside the timed run. tsbot runs one series through ``run_series``
+and several through ``run_panel`` (a group of series planned and simulated per compiled call); for several series
+it also times ``run_backtest`` (one call per series, as ``tsbot backtest`` runs them) and checks that both give the
+same trades and equity. It prints trade counts (tsbot's must equal vectorbt's), final-equity agreement, bars per
+second, and the ratio to vectorbt (goal: >= 20x).
 
 backtesting.py simulates bar by bar in Python and buys whole units only; it runs on the first ``--bt-bars`` bars
 of the single series and on the first ``--bt-symbols`` series, and its bars/s is measured on that share.
 
 Peers are installed by the ``bench`` extra: ``pip install -e ".[bench]"``.
 
-    python bench/backtest_peers.py [--repeat 3] [--bt-bars 100000] [--bt-symbols 10]
+    python bench/backtest_peers.py [--repeat 3] [--bt-bars 100000] [--bt-symbols 10] [--cases single many]
+
+``--bt-bars 0`` (single series) and ``--bt-symbols 0`` (many series) leave backtesting.py out.
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ import numpy as np
 import talib
 
 from tsbot.backtest.engine import compile_kernels, run_backtest, run_series
-from tsbot.backtest.models import BacktestConfig, FillAt, OrderPlan
+from tsbot.backtest.models import BacktestConfig, BacktestResult, FillAt, OrderPlan, SymbolResult
+from tsbot.backtest.panel import CandlePanel, run_panel
 from tsbot.backtest.strategies.reference import sma_cross_signals
 from tsbot.core.memory import keep_freed_memory
-from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
+from tsbot.market.models import SeriesKey, Timeframe
 
 FAST, SLOW = 10, 50
 FEE = 0.001
@@ -61,20 +70,6 @@ def random_walks(symbols: int, bars: int, seed: int) -> np.ndarray:
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (symbols, bars)), axis=1))
 
 
-def frame_of(close: np.ndarray, time_ms: np.ndarray | None = None) -> CandleFrame:
-    """Candles of one close series; open = previous close. ``time_ms``: a shared clock (one-minute bars from 0)."""
-    n = close.shape[0]
-    open_ = np.concatenate(([close[0]], close[:-1]))
-    return CandleFrame(
-        np.arange(n, dtype=np.int64) * 60_000 if time_ms is None else time_ms,
-        open_,
-        np.maximum(open_, close),
-        np.minimum(open_, close),
-        close,
-        np.ones(n),
-    )
-
-
 def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     best, out = float("inf"), None
     for _ in range(repeat):
@@ -84,23 +79,51 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
     return best, out
 
 
-def sma_cross_plan(frame: CandleFrame) -> OrderPlan:
-    entries, exits = sma_cross_signals(frame.close, FAST, SLOW)
+def panel_of(close: np.ndarray, time_ms: np.ndarray | None = None) -> CandlePanel:
+    """Candles of close series ``(symbols, bars)``, one per row, on one clock (one-minute bars from 0): open =
+    previous close, high / low = the larger / smaller of the two, volume 1."""
+    m, n = close.shape
+    open_ = np.concatenate((close[:, :1], close[:, :-1]), axis=1)
+    return CandlePanel(
+        tuple(SeriesKey("bench", f"S{i}", Timeframe.M1) for i in range(m)),
+        np.arange(n, dtype=np.int64) * 60_000 if time_ms is None else time_ms,
+        open_,
+        np.maximum(open_, close),
+        np.minimum(open_, close),
+        close,
+        np.ones((m, n)),
+    )
+
+
+def sma_cross_plan(close: np.ndarray) -> OrderPlan:
+    """The plan of one series ``(n,)``, or of a panel's rows ``(m, n)``."""
+    entries, exits = sma_cross_signals(close, FAST, SLOW)
     return OrderPlan.market(entries, exits)
 
 
-def run_tsbot(frames: list[CandleFrame]) -> list[tuple[int, np.ndarray]]:
-    """(trades, equity per bar) of each series: one series through ``run_series``, several through
-    ``run_backtest`` (each series with the full starting cash, as vectorbt gives each column; each plan made
-    when the engine reaches its series, as ``tsbot backtest`` does)."""
-    if len(frames) == 1:
-        res = run_series(frames[0], sma_cross_plan(frames[0]), CONFIG)
-        return [(len(res.trades), res.equity)]
-    keys = [SeriesKey("bench", f"S{i}", Timeframe.M1) for i in range(len(frames))]
-    config = replace(CONFIG, initial_equity=CASH * len(frames))
-    series = [(key, frame, partial(sma_cross_plan, frame)) for key, frame in zip(keys, frames, strict=True)]
-    result = run_backtest(series, config)
-    return [(len(s.trades), s.equity) for s in result.symbols]
+def run_tsbot(panel: CandlePanel) -> SymbolResult | BacktestResult:
+    """One series through ``run_series``; several through ``run_panel``: the plans of a group of series made in
+    one call when the engine reaches them, and the group simulated in one call. Each series has the full
+    starting cash, as vectorbt gives each column."""
+    if len(panel.keys) == 1:
+        return run_series(panel.frame(0), sma_cross_plan(panel.close[0]), CONFIG)
+    config = replace(CONFIG, initial_equity=CASH * len(panel.keys))
+    return run_panel(panel, lambda rows: sma_cross_plan(panel.close[rows]), config)
+
+
+def run_tsbot_per_series(panel: CandlePanel) -> BacktestResult:
+    """The same series through ``run_backtest``, as ``tsbot backtest`` runs them: each series' plan made when the
+    engine reaches it, and each series simulated by its own call."""
+    config = replace(CONFIG, initial_equity=CASH * len(panel.keys))
+    frames = [panel.frame(i) for i in range(len(panel.keys))]
+    series = [(key, f, partial(sma_cross_plan, f.close)) for key, f in zip(panel.keys, frames, strict=True)]
+    return run_backtest(series, config)
+
+
+def tsbot_results(result: SymbolResult | BacktestResult) -> list[tuple[int, np.ndarray]]:
+    """(trades, equity per bar) of each series, read after the timing."""
+    symbols = [result] if isinstance(result, SymbolResult) else result.symbols
+    return [(len(s.trades), s.equity) for s in symbols]
 
 
 def run_vectorbt(close: np.ndarray) -> Any:
@@ -169,11 +192,10 @@ def run_backtesting_py(close: np.ndarray) -> list[tuple[int, float]]:
 
 def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.ndarray) -> None:
     # one clock for every series, as vectorbt gets one index for all its columns
-    clock = np.arange(close.shape[1], dtype=np.int64) * 60_000
-    frames = [frame_of(row, clock) for row in close]
-    t_ts, ours = best_of(repeat, lambda: run_tsbot(frames))
+    panel = panel_of(close)
+    t_ts, result = best_of(repeat, lambda: run_tsbot(panel))
     t_vbt, pf = best_of(repeat, lambda: run_vectorbt(close))
-    theirs = vectorbt_results(pf)
+    ours, theirs = tsbot_results(result), vectorbt_results(pf)
     trades_ours = sum(t for t, _ in ours)
     trades_vbt = sum(t for t, _ in theirs)
     rel = equity_gap(ours, theirs)
@@ -183,11 +205,23 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
     )
     print(f"  equity        largest relative difference to vectorbt over all bars: {rel:.2e}")
     print(f"  tsbot          {t_ts * 1e3:9.1f} ms  {bars / t_ts:14,.0f} bars/s")
+    if close.shape[0] > 1:
+        t_ps, per_series = best_of(repeat, lambda: run_tsbot_per_series(panel))
+        same = all(
+            a == b and np.array_equal(x, y)
+            for (a, x), (b, y) in zip(ours, tsbot_results(per_series), strict=True)
+        )
+        print(
+            f"  tsbot per series (run_backtest) {t_ps * 1e3:.1f} ms  {bars / t_ps:,.0f} bars/s  "
+            f"({t_vbt / t_ps:.1f}x vectorbt; same trades and equity: {same})"
+        )
     print(f"  vectorbt       {t_vbt * 1e3:9.1f} ms  {bars / t_vbt:14,.0f} bars/s")
     print(f"  ratio tsbot / vectorbt: {t_vbt / t_ts:.1f}x   (goal >= 20x)")
     bt_bars = int(bt_rows.size)
+    if not bt_bars:
+        return
     t_bt, bt_out = best_of(1, lambda: run_backtesting_py(bt_rows))
-    ours_bt = run_tsbot([frame_of(row) for row in bt_rows])
+    ours_bt = tsbot_results(run_tsbot(panel_of(bt_rows)))
     print(
         f"  backtesting.py {t_bt * 1e3:9.1f} ms  {bt_bars / t_bt:14,.0f} bars/s on {bt_bars:,} bars "
         f"(trades {sum(t for t, _ in bt_out):,} vs tsbot {sum(t for t, _ in ours_bt):,} on the same bars; "
@@ -201,6 +235,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--bt-bars", type=int, default=100_000)
     parser.add_argument("--bt-symbols", type=int, default=10)
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        choices=("single", "many"),
+        default=["single", "many"],
+        help="which sizes to run",
+    )
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar
@@ -208,12 +249,17 @@ def main() -> None:
     keep_freed_memory()
     compile_kernels()
     warm = random_walks(2, 2_000, 0)
-    run_tsbot([frame_of(r) for r in warm])
+    run_tsbot(panel_of(warm))
+    run_tsbot(panel_of(warm[:1]))
+    run_tsbot_per_series(panel_of(warm))
     run_vectorbt(warm)
-    single = random_walks(1, 1_000_000, 42)
-    compare("single series", single.size, single, args.repeat, single[:, : args.bt_bars])
-    many = random_walks(100, 10_000, 43)
-    compare("many series", many.size, many, args.repeat, many[: args.bt_symbols])
+    run_vectorbt(warm[:1])
+    if "single" in args.cases:
+        single = random_walks(1, 1_000_000, 42)
+        compare("single series", single.size, single, args.repeat, single[:, : args.bt_bars])
+    if "many" in args.cases:
+        many = random_walks(100, 10_000, 43)
+        compare("many series", many.size, many, args.repeat, many[: args.bt_symbols])
 
 
 if __name__ == "__main__":

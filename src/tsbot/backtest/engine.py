@@ -2,8 +2,9 @@
 candles.
 
 :func:`run_series` simulates one series (one sleeve of equity); :func:`run_backtest` runs several, each with
-an equal share of the initial equity, and adds their equity into a portfolio curve. The loop is compiled with
-numba (:mod:`tsbot.backtest.kernel`). The rules below are the whole contract.
+an equal share of the initial equity, and adds their equity into a portfolio curve;
+:func:`~tsbot.backtest.panel.run_panel` does the same for series on one clock given as a panel, group by group.
+The loop is compiled with numba (:mod:`tsbot.backtest.kernel`). The rules below are the whole contract.
 
 Time
     Row ``i`` of the plan is decided at the close of bar ``i``. Market entries and signal exits fill at the
@@ -97,24 +98,30 @@ open times (ms since the epoch, UTC).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from tsbot.backtest import kernel as k
+from tsbot.backtest.array_kernels import crossings, same_values, sma_crossings, sma_crossings_rows
+from tsbot.backtest.kernel_inputs import (
+    I64,
+    KERNEL_ERRORS,
+    check_config,
+    f64,
+    kernel_array,
+    kernel_params,
+    plan_arrays,
+)
 from tsbot.backtest.models import (
     FILL_FIELDS,
     TRADE_FIELDS,
     BacktestConfig,
     BacktestResult,
-    FillAt,
     OrderPlan,
-    Sizing,
     SymbolResult,
-    writable_constant,
 )
-from tsbot.core.errors import ConfigError, DataError
+from tsbot.core.errors import DataError
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 
 #: Human-readable reasons of refused entries, indexed by the kernel's rejection codes.
@@ -125,115 +132,6 @@ REJECT_REASONS: tuple[str, ...] = (
     "no equity left to size the position",
     "entry expired before it filled",
 )
-
-_KERNEL_ERRORS = {
-    k.ERR_ENTRY_VALUE: "entry must be -1, 0 or +1",
-    k.ERR_ENTRY_KIND: "entry_kind must be an EntryKind (0 market, 1 limit, 2 stop)",
-    k.ERR_TRAILING: "trailing_stop must be NaN (none) or a positive price distance",
-}
-
-
-def _check_config(config: BacktestConfig, initial_equity: float) -> None:
-    def bad(name: str, value: object, allowed: str) -> ConfigError:
-        return ConfigError(f"backtest setting {name}={value!r} is invalid; allowed: {allowed}")
-
-    if not (math.isfinite(initial_equity) and initial_equity > 0):
-        raise bad("initial_equity", initial_equity, "a positive amount of quote currency")
-    for name in ("taker_fee_bps", "maker_fee_bps", "slippage_bps"):
-        value = getattr(config, name)
-        if not (math.isfinite(value) and 0 <= value < 10_000):
-            raise bad(name, value, "basis points in [0, 10000)")
-    if not (math.isfinite(config.leverage) and config.leverage >= 1):
-        raise bad("leverage", config.leverage, "a number >= 1")
-    mmr = config.maintenance_margin_ratio
-    if not (0 <= mmr < 1 / config.leverage):
-        raise bad(
-            "maintenance_margin_ratio", mmr, f"a ratio in [0, 1/leverage) = [0, {1 / config.leverage:g})"
-        )
-    if not (0 < config.fraction_ratio <= 1):
-        raise bad("fraction_ratio", config.fraction_ratio, "a ratio in (0, 1]")
-    if not (0 < config.risk_per_trade_ratio <= 1):
-        raise bad("risk_per_trade_ratio", config.risk_per_trade_ratio, "a ratio in (0, 1]")
-    if int(config.entry_expiry_bars) != config.entry_expiry_bars or config.entry_expiry_bars < 1:
-        raise bad("entry_expiry_bars", config.entry_expiry_bars, "a whole number of bars >= 1")
-    if int(config.max_hold_bars) != config.max_hold_bars or config.max_hold_bars < 0:
-        raise bad("max_hold_bars", config.max_hold_bars, "a whole number of bars >= 0 (0: no limit)")
-    if config.fill not in tuple(FillAt):
-        raise bad("fill", config.fill, ", ".join(f.value for f in FillAt))
-    if config.sizing not in tuple(Sizing):
-        raise bad("sizing", config.sizing, ", ".join(s.value for s in Sizing))
-
-
-def _params(config: BacktestConfig, initial_equity: float) -> np.ndarray:
-    p = np.zeros(k.N_PARAMS)
-    p[k.P_INITIAL_EQUITY] = initial_equity
-    p[k.P_FILL_CLOSE] = config.fill == FillAt.CLOSE
-    p[k.P_TAKER] = config.taker_fee_bps / 10_000
-    p[k.P_MAKER] = config.maker_fee_bps / 10_000
-    p[k.P_SLIP] = config.slippage_bps / 10_000
-    p[k.P_LEVERAGE] = config.leverage
-    p[k.P_MMR] = config.maintenance_margin_ratio
-    p[k.P_RISK_SIZING] = config.sizing == Sizing.RISK
-    p[k.P_FRACTION] = config.fraction_ratio
-    p[k.P_RISK] = config.risk_per_trade_ratio
-    p[k.P_STOP_FIRST] = config.stop_first
-    p[k.P_ALLOW_SHORT] = config.allow_short
-    p[k.P_EXPIRY] = config.entry_expiry_bars
-    p[k.P_MAX_HOLD] = config.max_hold_bars
-    p[k.P_BREAKEVEN] = config.breakeven_after_first_target
-    p[k.P_SKIP_ZERO] = config.skip_zero_volume
-    return p
-
-
-def _kernel_array(a: np.ndarray, dtype: type) -> np.ndarray:
-    """``a`` as a C-contiguous, writable array of ``dtype``, copied only when it must be: the kernel has one
-    compiled specialisation, for writable arrays (a read-only one would compile another). It never writes to
-    its inputs."""
-    out = np.ascontiguousarray(a, dtype=dtype)
-    if not out.flags.writeable:
-        shared = writable_constant(out)
-        out = shared if shared is not None else out.copy()
-    return out
-
-
-def _f64(a: np.ndarray) -> np.ndarray:
-    return _kernel_array(a, np.float64)
-
-
-def _plan_arrays(plan: OrderPlan, n: int) -> tuple[np.ndarray, ...]:
-    """The plan's arrays in the kernel's dtypes, after shape checks (DataError)."""
-    for name in ("entry", "exit", "entry_kind", "entry_price", "stop_loss", "trailing_stop"):
-        shape = np.shape(getattr(plan, name))
-        if shape != (n,):
-            raise DataError(
-                f"OrderPlan.{name} has shape {shape}; the candles have {n} bars, so it must be ({n},)"
-            )
-    tp = np.asarray(plan.take_profit)
-    if tp.ndim != 2 or tp.shape[0] != n:
-        raise DataError(
-            f"OrderPlan.take_profit has shape {tp.shape}; it must be ({n}, k) (k levels, may be 0)"
-        )
-    split = _f64(plan.take_profit_split)
-    levels = tp.shape[1]
-    if split.shape != (levels,):
-        raise DataError(
-            f"OrderPlan.take_profit_split has shape {split.shape}; take_profit has {levels} levels"
-        )
-    if levels and (not np.all(split > 0) or abs(float(split.sum()) - 1.0) > 1e-9):
-        raise DataError(
-            "OrderPlan.take_profit_split must be positive shares that sum to 1 (within 1e-9); "
-            f"got {split.tolist()}"
-        )
-    return (
-        _kernel_array(plan.entry, np.int8),
-        _kernel_array(plan.exit, np.bool_),
-        _kernel_array(plan.entry_kind, np.int8),
-        _f64(plan.entry_price),
-        _f64(plan.stop_loss),
-        _f64(tp),
-        split,
-        _f64(plan.trailing_stop),
-    )
 
 
 def _default_key(candles: CandleFrame, symbol_index: int) -> SeriesKey:
@@ -248,49 +146,55 @@ _Prepared = tuple[SeriesKey, CandleFrame, tuple[np.ndarray, ...], int, int]
 def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan) -> _Prepared:
     """Checked kernel inputs of one series, with the rows its trades and fills tables may need at most."""
     n = len(candles)
-    for name in ("open", "high", "low", "close", "volume"):
-        if np.shape(getattr(candles, name)) != (n,):
-            raise DataError(
-                f"candles of {key}: {name} has shape {np.shape(getattr(candles, name))}, expected ({n},)"
-            )
+    prices = (o, h, lo, c, v) = [f64(getattr(candles, name)) for name in _PRICE_FIELDS]
+    if not o.shape == h.shape == lo.shape == c.shape == v.shape == (n,):
+        for name, a in zip(_PRICE_FIELDS, prices, strict=True):
+            if a.shape != (n,):
+                raise DataError(f"candles of {key}: {name} has shape {a.shape}, expected ({n},)")
     if len(plan) != n:
         raise DataError(
             f"the order plan of {key} has {len(plan)} rows but the candles have {n} bars; they must match"
         )
-    inputs = (
-        _kernel_array(candles.open_time_ms, np.int64),
-        _f64(candles.open),
-        _f64(candles.high),
-        _f64(candles.low),
-        _f64(candles.close),
-        _f64(candles.volume),
-        *_plan_arrays(plan, n),
-    )
+    inputs = (kernel_array(candles.open_time_ms, I64), *prices, *plan_arrays(plan, n))
     max_trades = int(np.count_nonzero(inputs[6]))  # each entry signal opens at most one position
     return key, candles, inputs, max_trades, max_trades * (1 + max(inputs[11].shape[1], 1))
+
+
+_PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 
 
 #: ``total`` argument of the kernel when no portfolio curve is summed.
 _NO_TOTAL = np.empty(0)
 
 
-def _simulate(prepared: _Prepared, params: np.ndarray, total: np.ndarray = _NO_TOTAL) -> SymbolResult:
+#: The kernel's scratch: state vector and counters (it zeroes both before it starts).
+_Scratch = tuple[np.ndarray, np.ndarray]
+
+
+def _scratch() -> _Scratch:
+    return np.empty(k.N_STATE), np.empty(k.N_COUNTS, dtype=np.int64)
+
+
+def _simulate(
+    prepared: _Prepared, params: np.ndarray, total: np.ndarray = _NO_TOTAL, scratch: _Scratch | None = None
+) -> SymbolResult:
     """Run the kernel on one prepared series, adding its equity into ``total`` when that has one value per bar.
     Each series gets its own output arrays: one large block for many series would be backed by huge pages (numpy
-    asks for them above 4 MiB), whose first use can stall for compaction; small arrays reuse freed memory."""
+    asks for them above 4 MiB), whose first use can stall for compaction; small arrays reuse freed memory.
+    ``scratch``: the kernel's state and counter vectors, reused from series to series of one run."""
     key, candles, inputs, max_trades, max_fills = prepared
+    state, counts = scratch if scratch is not None else _scratch()
     equity = np.empty(len(candles))
     trades = np.empty((max_trades, len(TRADE_FIELDS)))
     fills = np.empty((max_fills, len(FILL_FIELDS)))
-    counts = np.zeros(k.N_COUNTS, dtype=np.int64)
-    k.simulate(*inputs, params, equity, total, trades, fills, np.zeros(k.N_STATE), counts)
-    if counts[k.C_ERROR]:
-        bar = int(counts[k.C_ERROR_BAR])
-        raise DataError(f"the order plan of {key} at bar {bar}: {_KERNEL_ERRORS[int(counts[k.C_ERROR])]}")
-    rej = counts[k.C_REJECTED : k.C_REJECTED + k.N_REJECT]
-    rejected = {REJECT_REASONS[i]: int(c) for i, c in enumerate(rej) if c}
-    trades = _trim(trades, int(counts[k.C_TRADES]))
-    return SymbolResult(key, candles, equity, trades, _trim(fills, int(counts[k.C_FILLS])), rejected)
+    k.simulate(*inputs, params, equity, total, trades, fills, state, counts)
+    c = counts.tolist()
+    if c[k.C_ERROR]:
+        raise DataError(f"the order plan of {key} at bar {c[k.C_ERROR_BAR]}: {KERNEL_ERRORS[c[k.C_ERROR]]}")
+    rejected = {REJECT_REASONS[i]: n for i, n in enumerate(c[k.C_REJECTED : k.C_REJECTED + k.N_REJECT]) if n}
+    return SymbolResult(
+        key, candles, equity, _trim(trades, c[k.C_TRADES]), _trim(fills, c[k.C_FILLS]), rejected
+    )
 
 
 def _trim(buffer: np.ndarray, rows: int) -> np.ndarray:
@@ -326,8 +230,8 @@ def run_series(
         ConfigError: a setting is out of range.
     """
     equity0 = config.initial_equity if initial_equity is None else float(initial_equity)
-    _check_config(config, equity0)
-    params = _params(config, equity0)
+    check_config(config, equity0)
+    params = kernel_params(config, equity0)
     params[k.P_SYMBOL] = symbol_index
     prepared = _prepare(key if key is not None else _default_key(candles, symbol_index), candles, plan)
     return _simulate(prepared, params)
@@ -357,19 +261,20 @@ def run_backtest(
     if not series:
         raise DataError("nothing to backtest: no series given")
     sleeve = config.initial_equity / len(series)
-    _check_config(config, sleeve)
-    params = _params(config, sleeve)
+    check_config(config, sleeve)
+    params = kernel_params(config, sleeve)
     first = np.asarray(series[0][1].open_time_ms, dtype=np.int64)
     total = np.zeros(len(first))
     results: list[SymbolResult] = []
     summed: list[bool] = []
+    scratch = _scratch()
     for i, (key, candles, source) in enumerate(series):
         plan = source if isinstance(source, OrderPlan) else source()
         prepared = _prepare(key, candles, plan)
         del plan
         same = len(first) > 0 and _same_times(prepared[2][0], first)
         params[k.P_SYMBOL] = i
-        results.append(_simulate(prepared, params, total if same else _NO_TOTAL))
+        results.append(_simulate(prepared, params, total if same else _NO_TOTAL, scratch))
         summed.append(same)
     time_ms, equity = _portfolio(results, summed, first, total, sleeve)
     return BacktestResult([r.key for r in results], results, time_ms, equity, config)
@@ -410,16 +315,26 @@ def _same_times(a: np.ndarray, b: np.ndarray) -> bool:
         return True
     if a.shape != b.shape or (len(a) and (a[0] != b[0] or a[-1] != b[-1])):
         return False
-    return bool(k.same_values(a, b))
+    return bool(same_values(a, b))
 
 
 def compile_kernels() -> None:
-    """Compile the kernel (or load it from numba's cache) by running it once on 3 bars; call it before
+    """Compile the kernels (or load them from numba's cache) by running them once on 3 bars; call it before
     timing runs."""
     t = np.arange(3, dtype=np.int64) * 60_000
     px = np.array([100.0, 101.0, 102.0])
     candles = CandleFrame(t, px, px + 1, px - 1, px, np.ones(3))
     plan = OrderPlan.market(np.array([1, 0, 0], dtype=np.int8), take_profit=np.full((3, 1), 200.0))
     run_series(candles, plan, BacktestConfig())
-    k.crossings(px, px[::-1].copy(), np.empty(3, dtype=np.bool_), np.empty(3, dtype=np.bool_))
-    k.same_values(t, t)
+    up, down = np.empty(3, dtype=np.bool_), np.empty(3, dtype=np.bool_)
+    crossings(px, px[::-1].copy(), up, down)
+    sma_crossings(px, 2, 3, up, down)
+    same_values(t, t)
+    from tsbot.backtest.panel import CandlePanel, run_panel  # the panel module builds on this one
+
+    rows = np.stack([px, px])
+    panel = CandlePanel((_default_key(candles, 0), _default_key(candles, 1)), t, rows, rows + 1, rows - 1, rows,
+                        np.ones((2, 3)))  # fmt: skip
+    run_panel(panel, OrderPlan.market(np.ones((2, 3), dtype=np.int8)), BacktestConfig())
+    four = np.stack([px] * 4)  # four rows go side by side
+    sma_crossings_rows(four, 2, 3, np.empty((4, 3), dtype=np.bool_), np.empty((4, 3), dtype=np.bool_))

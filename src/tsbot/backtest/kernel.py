@@ -1,4 +1,5 @@
-"""The numba kernel of the backtester: one series, bar by bar, one simulated broker.
+"""The numba kernel of the backtester: one series, bar by bar, one simulated broker (and :func:`simulate_panel`,
+which runs it over the rows of a panel in one call).
 
 The rules it implements are written out in :mod:`tsbot.backtest.engine` (read that first); this module is the
 compiled loop and the layout of its inputs and outputs. Everything is float64 / int8 / bool / int64 numpy
@@ -10,20 +11,30 @@ Speed: every array, outputs included, is allocated by the caller, so the kernel 
 reference counting (``_nrt=False``). With it, each call of a helper that takes arrays costs about 50 ns of
 atomic reference-count updates, which on a bar-by-bar loop is most of the time. The loop runs in two fast
 paths (flat with nothing pending; holding a position that nothing inside a bar can close) until a bar has a
-signal, and the general path for every other bar.
+signal, and the general path for every other bar. The fast paths are small functions of their own, which the
+compiler keeps tighter than the same loops inside the big one. They read only ``entry``, ``exit_`` and
+``close``; what the general path reads at a signal bar (its candle, time and plan row) is prefetched a few
+signals ahead (:func:`_prefetch_signal_rows`), since those reads, dozens of bars apart, would each wait for main
+memory. A plan column with one value (a column the strategy left constant) is read as that value for every bar.
 
-All compiled code lives in this one file on purpose: numba's on-disk cache is keyed on the source of the file
-that holds the compiled function, so helpers inlined from another module could go stale in the cache.
+All the simulation's compiled code lives in this one file on purpose: numba's on-disk cache is keyed on the source
+of the file that holds the compiled function, so helpers inlined from another module (or a callee compiled into
+:func:`simulate_panel`) could go stale in the cache. Loops that share nothing with it are in
+:mod:`tsbot.backtest.array_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 from tsbot.backtest.models import FILL_FIELDS, TRADE_FIELDS, EntryKind, ExitReason
 
-# params vector (filled by engine._params)
+# params vector (filled by kernel_inputs.kernel_params)
 P_INITIAL_EQUITY, P_FILL_CLOSE, P_TAKER, P_MAKER, P_SLIP, P_LEVERAGE, P_MMR, P_RISK_SIZING = range(8)
 P_FRACTION, P_RISK, P_STOP_FIRST, P_ALLOW_SHORT, P_EXPIRY, P_MAX_HOLD, P_BREAKEVEN = range(8, 15)
 P_SKIP_ZERO, P_SYMBOL, N_PARAMS = range(15, 18)
@@ -69,36 +80,31 @@ except ImportError:  # a numba that moved its options: compile with reference co
 _jit = njit(cache=True, nogil=True, **_NO_NRT)
 _inline = njit(cache=True, nogil=True, inline="always", **_NO_NRT)
 
-
-@_jit
-def crossings(a, b, up, down):  # pragma: no cover - compiled
-    """Write into ``up`` / ``down`` (bool ``(n,)``) where ``a`` crosses above / below ``b`` (float64 ``(n,)``):
-    ``a[i] > b[i] and a[i-1] <= b[i-1]`` (mirrored for below); NaN on either bar is no cross. One pass over the
-    arrays instead of numpy's six temporaries."""
-    n = a.shape[0]
-    if n:
-        up[0] = False
-        down[0] = False
-    prev_a = a[0] if n else 0.0
-    prev_b = b[0] if n else 0.0
-    for i in range(1, n):
-        x = a[i]
-        y = b[i]
-        up[i] = x > y and prev_a <= prev_b
-        down[i] = x < y and prev_a >= prev_b
-        prev_a = x
-        prev_b = y
+#: Signal rows are looked for this many bars ahead of the simulation (see :func:`_prefetch_signal_rows`): a few
+#: signals ahead, so that their memory arrives in time and few requests are in flight at once.
+PF_LEAD = 256
 
 
-@_jit
-def same_values(a, b):  # pragma: no cover - compiled
-    """Whether two int64 ``(n,)`` arrays hold the same values; stops at the first difference, allocates nothing."""
-    if a.shape[0] != b.shape[0]:
-        return False
-    for i in range(a.shape[0]):  # noqa: SIM110 - a plain loop compiles to a tight early-exit scan; all() would not
-        if a[i] != b[i]:
-            return False
-    return True
+@intrinsic
+def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
+    """Start loading the cache line of ``arr[idx]`` (1-d array) into every cache level (``llvm.prefetch``,
+    read). A hint: it never faults, whatever the index, and changes no value."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
+        builder.call(
+            fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        )
+        return context.get_dummy_value()
+
+    return types.void(arr, idx), codegen
 
 
 @_inline
@@ -253,20 +259,21 @@ def _bar(S, j, o, h, lo, mode, take_profit, split, time_ms, fills, trades, count
 def _open(S, d, px, rate, row, j, stop_loss, take_profit, trailing, time_ms, fills, trades, counts, params):
     """Open a position of side ``d`` at fill price ``px`` from plan row ``row`` (closing an opposite one
     first). Returns whether it opened; a refused entry is counted in ``counts`` and changes nothing."""
-    sl = stop_loss[row]
+    sl = stop_loss[row if stop_loss.shape[0] > 1 else 0]
     if sl == sl and d * (px - sl) <= 0.0:
         counts[C_REJECTED + REJ_STOP_SIDE] += 1
         return False
     nlev = 0
+    tp_row = row if take_profit.shape[0] > 1 else 0
     for lv in range(take_profit.shape[1]):
-        tp = take_profit[row, lv]
+        tp = take_profit[tp_row, lv]
         if tp != tp:
             break
         if d * (tp - px) <= 0.0:
             counts[C_REJECTED + REJ_TP_SIDE] += 1
             return False
         nlev += 1
-    td = trailing[row]
+    td = trailing[row if trailing.shape[0] > 1 else 0]
     if td == td and not (td > 0.0 and td < np.inf):
         counts[C_ERROR] = ERR_TRAILING
         counts[C_ERROR_BAR] = row
@@ -306,7 +313,7 @@ def _open(S, d, px, rate, row, j, stop_loss, take_profit, trailing, time_ms, fil
     S[S_STOP] = sl
     S[S_TRAIL_D] = td
     S[S_TRAIL_REF] = px
-    S[S_TP_ROW] = row
+    S[S_TP_ROW] = tp_row
     S[S_NLEV] = nlev
     S[S_NEXT_LEV] = 0.0
     S[S_BREAKEVEN] = 0.0
@@ -319,6 +326,81 @@ def _open(S, d, px, rate, row, j, stop_loss, take_profit, trailing, time_ms, fil
     return True
 
 
+@_inline
+def _prefetch_signal_rows(w0, w1, next_open, skip_zero, per_bar_entry_rows, ew, xw, time_ms, open_, high, low,
+                          volume, entry_kind, entry_price, stop_loss, trailing):  # fmt: skip
+    """Prefetch what the simulation will read at the signal rows among bars ``8 * w0 .. 8 * w1 - 1``: the bar's
+    time and candle (and the next bar's, whose open fills ``NEXT_OPEN`` orders) and the plan's entry row (unless
+    its columns hold one value for every bar).
+
+    The fast paths stream only ``entry``, ``exit_`` and ``close``; the other arrays are read at signal rows
+    alone, a few dozen bars apart, so that each of those reads would otherwise wait for main memory. ``ew`` and
+    ``xw`` are ``entry`` and ``exit_`` seen as uint64 words: one test looks at 8 bars, and the bars with a
+    signal are found from the word's trailing zero bits.
+    """
+    for w in range(w0, w1):
+        bits = ew[w] | xw[w]
+        while bits != 0:
+            b = int(trailing_zeros(bits)) >> 3
+            bits &= ~(np.uint64(0xFF) << np.uint64(8 * b))
+            t = 8 * w + b
+            _prefetch(time_ms, t)
+            _prefetch(open_, t)
+            _prefetch(high, t)
+            _prefetch(low, t)
+            if skip_zero:
+                _prefetch(volume, t)
+            if next_open:
+                _prefetch(time_ms, t + 1)
+                _prefetch(open_, t + 1)
+                _prefetch(high, t + 1)
+                _prefetch(low, t + 1)
+            if per_bar_entry_rows:
+                _prefetch(entry_kind, t)
+                _prefetch(entry_price, t)
+                _prefetch(stop_loss, t)
+                _prefetch(trailing, t)
+
+
+@_jit
+def _flat_run(j, entry, equity, total, cash, allow_short):  # pragma: no cover - compiled
+    """Fast path while flat with nothing pending: equity is the cash at each bar from ``j`` on, up to the first
+    entry signal that is taken (returned; ``n`` when none). Its own small function, so that the compiler keeps
+    the loop tight."""
+    n = entry.shape[0]
+    add = total.shape[0] > 0
+    while j < n:
+        d = entry[j]
+        if d != 0 and (d > 0 or allow_short):
+            break
+        equity[j] = cash
+        if add:
+            total[j] += cash
+        j += 1
+    return j
+
+
+@_jit
+def _hold_run(j, end, entry, exit_, close, equity, total, base, qs, lastc, allow_short):  # pragma: no cover
+    """Fast path while holding a position that nothing can close inside a bar: equity ``base + qs * close``
+    (the last close that was a number) at each bar from ``j`` up to ``end`` or the first exit or entry signal.
+    Returns that bar and the last close."""
+    add = total.shape[0] > 0
+    while j < end:
+        d = entry[j]
+        if exit_[j] or (d != 0 and (d > 0 or allow_short)):
+            break
+        c = close[j]
+        if c == c:
+            lastc = c
+        v = base + qs * lastc
+        equity[j] = v
+        if add:
+            total[j] += v
+        j += 1
+    return j, lastc
+
+
 @_jit
 def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
              take_profit, split, trailing, params, equity, total, trades, fills, S, counts):  # fmt: skip
@@ -327,7 +409,9 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     Inputs: ``time_ms`` int64 ``(n,)``; ``open_ .. volume`` float64 ``(n,)``; ``entry`` / ``entry_kind``
     int8 ``(n,)``; ``exit_`` bool ``(n,)``; ``entry_price``, ``stop_loss``, ``trailing`` float64 ``(n,)``;
     ``take_profit`` float64 C-contiguous ``(n, k)``; ``split`` float64 ``(k,)``; ``params`` float64
-    ``(N_PARAMS,)``.
+    ``(N_PARAMS,)``. ``entry_kind``, ``entry_price``, ``stop_loss``, ``trailing`` and ``take_profit`` may
+    instead have one row, which then holds for every bar (a column the strategy left constant: one value in
+    cache rather than a long array read at scattered bars).
 
     Outputs, allocated by the caller: ``equity`` float64 ``(n,)``; ``total`` float64 ``(n,)``, to which each
     bar's equity is added (a portfolio curve summed while the values are in cache), or ``(0,)`` for none;
@@ -337,12 +421,14 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     buffers are never grown inside the loop: an array reassigned in a numba loop costs reference counting on
     every bar.
 
-    Scratch, also from the caller: ``S`` float64 ``(N_STATE,)`` and ``counts`` int64 ``(N_COUNTS,)``, both
-    zeros. On return ``counts`` holds the fills and trades written, the refused entries by ``REJ_*`` code,
-    and an error code: ``counts[C_ERROR] != 0`` means the plan held an invalid value at bar
-    ``counts[C_ERROR_BAR]`` and the run stopped there.
+    Scratch, also from the caller: ``S`` float64 ``(N_STATE,)`` and ``counts`` int64 ``(N_COUNTS,)``; the
+    kernel sets both to zeros first, so one pair serves series after series. On return ``counts`` holds the
+    fills and trades written, the refused entries by ``REJ_*`` code, and an error code: ``counts[C_ERROR] != 0``
+    means the plan held an invalid value at bar ``counts[C_ERROR_BAR]`` and the run stopped there.
     """
     n = close.shape[0]
+    S[:] = 0.0
+    counts[:] = 0
     S[S_CASH] = params[P_INITIAL_EQUITY]
     fill_close = params[P_FILL_CLOSE] != 0.0
     taker = params[P_TAKER]
@@ -364,19 +450,22 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     pl_row = 0
     pl_expire = 0
     lastc = np.nan
+    nw = n // 8  # whole words of 8 bars; the last n % 8 bars are not prefetched
+    ew = entry[: 8 * nw].view(np.uint64)
+    xw = exit_[: 8 * nw].view(np.uint64)
+    w_next = 0  # the words before this one are prefetched
+    per_bar_rows = max(entry_kind.shape[0], entry_price.shape[0], stop_loss.shape[0], trailing.shape[0]) > 1
     j = 0
     while j < n:
+        w_end = min(nw, (j + PF_LEAD) // 8)
+        if w_next < w_end:  # keep the prefetched bars PF_LEAD ahead of the simulation
+            _prefetch_signal_rows(max(w_next, j // 8), w_end, not fill_close, skip_zero, per_bar_rows, ew, xw,
+                                  time_ms, open_, high, low, volume, entry_kind, entry_price, stop_loss,
+                                  trailing)  # fmt: skip
+            w_next = w_end
         if not pm_exit and pm_dir == 0 and pl_dir == 0:
             if S[S_SIDE] == 0.0:  # fast path: flat, nothing pending, until an entry signal
-                cash = S[S_CASH]
-                while j < n:
-                    d = entry[j]
-                    if d > 0 or (d < 0 and allow_short):
-                        break
-                    equity[j] = cash
-                    if add:
-                        total[j] += cash
-                    j += 1
+                j = _flat_run(j, entry, equity, total, S[S_CASH], allow_short)
                 if j == n:
                     break
             elif (
@@ -390,18 +479,7 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                     end = min(n, int(S[S_ENTRY_BAR]) + max_hold - (0 if fill_close else 1))
                 qs = S[S_QTY] * S[S_SIDE]
                 base = S[S_CASH] + S[S_QTY] * S[S_ENTRY_PX] * inv_lev - qs * S[S_ENTRY_PX]
-                while j < end:
-                    d = entry[j]
-                    if exit_[j] or d > 0 or (d < 0 and allow_short):
-                        break
-                    c = close[j]
-                    if c == c:
-                        lastc = c
-                    v = base + qs * lastc
-                    equity[j] = v
-                    if add:
-                        total[j] += v
-                    j += 1
+                j, lastc = _hold_run(j, end, entry, exit_, close, equity, total, base, qs, lastc, allow_short)
                 if j == n:
                     break
         o = open_[j]
@@ -485,7 +563,7 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                 counts[C_ERROR_BAR] = j
                 break
             if d > 0 or allow_short:
-                kind = int(entry_kind[j])
+                kind = int(entry_kind[j if entry_kind.shape[0] > 1 else 0])
                 pl_dir = 0
                 if kind == K_MARKET:
                     if now:
@@ -499,7 +577,7 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                         pm_row = j
                 elif K_LIMIT <= kind <= K_STOP:
                     pm_dir = 0
-                    p = entry_price[j]
+                    p = entry_price[j if entry_price.shape[0] > 1 else 0]
                     if p > 0.0 and p < np.inf:
                         pl_dir = d
                         pl_kind = kind
@@ -530,3 +608,40 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
         if add:
             total[n - 1] += S[S_CASH] - equity[n - 1]
         equity[n - 1] = S[S_CASH]
+
+
+@_jit
+def simulate_panel(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
+                   take_profit, split, trailing, params, equity, total, trades, fills, trade_rows, fill_rows, S,
+                   counts):  # fmt: skip
+    """Simulate ``g`` series on one clock in one call: row ``r`` of each 2-d array is a series, run by
+    :func:`simulate` with ``params[P_SYMBOL] + r`` as its symbol index.
+
+    Inputs: ``time_ms`` int64 ``(n,)``; ``open_ .. volume``, ``entry`` ``(g, n)``; ``exit_`` ``(g, n)`` or
+    ``(1, n)`` (the same exits for every series); ``entry_kind``,
+    ``entry_price``, ``stop_loss``, ``trailing`` ``(1, n)`` (one row for every series) or ``(g, n)``, or
+    ``(1, 1)`` (one value for every bar of every series); ``take_profit`` ``(1, n, k)``, ``(g, n, k)`` or
+    ``(1, 1, k)``. Outputs: ``equity`` ``(g, n)``; ``total`` as in
+    :func:`simulate`; series ``r`` writes rows ``trade_rows[r] .. trade_rows[r + 1] - 1`` of ``trades`` and
+    ``fill_rows[r] .. fill_rows[r + 1] - 1`` of ``fills`` (int64 ``(g + 1,)`` offsets, each series' room as
+    :func:`simulate` needs it) and its counters in ``counts[r]`` (int64 ``(g, N_COUNTS)``). ``S``: scratch.
+
+    Returns the number of series run: ``g``, or fewer when a series' plan held an invalid value (that series is
+    the last one run; its ``counts`` hold the error).
+    """
+    first = params[P_SYMBOL]
+    g = close.shape[0]
+    shared = entry_kind.shape[0] == 1
+    for r in range(g):
+        p = 0 if shared else r
+        x = 0 if exit_.shape[0] == 1 else r
+        params[P_SYMBOL] = first + r
+        simulate(time_ms, open_[r], high[r], low[r], close[r], volume[r], entry[r], exit_[x], entry_kind[p],
+                 entry_price[p], stop_loss[p], take_profit[p], split, trailing[p], params, equity[r], total,
+                 trades[trade_rows[r] : trade_rows[r + 1]], fills[fill_rows[r] : fill_rows[r + 1]], S,
+                 counts[r])  # fmt: skip
+        if counts[r, C_ERROR] != 0:
+            params[P_SYMBOL] = first
+            return r + 1
+    params[P_SYMBOL] = first
+    return g

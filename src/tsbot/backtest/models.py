@@ -63,7 +63,14 @@ class ExitReason(IntEnum):
     REVERSAL = 7
 
 
-_CONSTANTS: dict[tuple[str, object], np.ndarray] = {}
+_CONSTANTS: dict[tuple[object, object], np.ndarray] = {}
+#: (dtype, value, n) -> the read-only view handed out and the same memory writable, so that a plan built for a
+#: series of a length seen before costs a dictionary look-up per constant column.
+_VIEWS: dict[tuple[object, object, int], tuple[np.ndarray, np.ndarray]] = {}
+#: id of each read-only view in ``_VIEWS`` -> its writable twin (the views are kept alive by ``_VIEWS``).
+_WRITABLE: dict[int, np.ndarray] = {}
+#: Lengths remembered at most before the view cache starts over.
+_MAX_VIEWS = 256
 
 
 def constant_column(value: float | bool, dtype: type, n: int) -> np.ndarray:
@@ -72,23 +79,65 @@ def constant_column(value: float | bool, dtype: type, n: int) -> np.ndarray:
     Plans use it for the columns a strategy leaves empty (no stop-loss: NaN), which saves allocating and filling
     them on every run. :func:`writable_constant` gives the engine the same memory writable, for the kernel.
     """
-    key = (np.dtype(dtype).str, "nan" if value != value else value)  # one key for every NaN object
+    value_key = "nan" if value != value else value  # one key for every NaN object
+    cached = _VIEWS.get((dtype, value_key, n))
+    if cached is not None:
+        return cached[0]
+    key = (dtype, value_key)
     base = _CONSTANTS.get(key)
     if base is None or base.shape[0] < n:
+        if base is not None or len(_VIEWS) >= _MAX_VIEWS:
+            _forget_views()  # views of a replaced buffer are no longer recognised as constants
         base = np.full(max(n, 1024), value, dtype=dtype)
         _CONSTANTS[key] = base
+    elif len(_VIEWS) >= _MAX_VIEWS:
+        _forget_views()
+    writable = base[:n]
     view = base[:n]
     view.flags.writeable = False
+    _VIEWS[(dtype, value_key, n)] = (view, writable)
+    _WRITABLE[id(view)] = writable
     return view
+
+
+def _forget_views() -> None:
+    _VIEWS.clear()
+    _WRITABLE.clear()
+
+
+def constant_head(a: np.ndarray) -> np.ndarray | None:
+    """The first element of a :func:`constant_column` view ``a`` (1-d, not empty) as a writable ``(1,)`` array, or
+    None when ``a`` is not one: the backtest kernel reads a column of one value as that value for every bar."""
+    writable = writable_constant(a)
+    return None if writable is None or not writable.shape[0] else writable[:1]
 
 
 def writable_constant(a: np.ndarray) -> np.ndarray | None:
     """The memory of a :func:`constant_column` view ``a`` (1-d), as a writable array the same length; None when
     ``a`` is not one. Only for callers that never write to it (the backtest kernel takes writable arrays)."""
+    writable = _WRITABLE.get(id(a))
+    if writable is not None:
+        return writable
     base = a.base
     if a.ndim != 1 or base is None or not any(base is b for b in _CONSTANTS.values()):
         return None
     return base[: a.shape[0]]
+
+
+_BOOL = np.dtype(np.bool_)
+#: ``take_profit_split`` of a plan without targets; it has no element, so plans can share it.
+_NO_SPLIT = np.empty(0)
+#: ``(n, 0)`` take-profit arrays by ``n``, shared for the same reason.
+_NO_TARGETS: dict[int, np.ndarray] = {}
+
+
+def _no_targets(n: int) -> np.ndarray:
+    tp = _NO_TARGETS.get(n)
+    if tp is None:
+        if len(_NO_TARGETS) >= _MAX_VIEWS:
+            _NO_TARGETS.clear()
+        tp = _NO_TARGETS[n] = np.empty((n, 0))
+    return tp
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,25 +190,32 @@ class OrderPlan:
         The columns left out (and ``entry_kind``, all market) are read-only views of one shared constant array
         (:func:`constant_column`), so a long series allocates and fills nothing for them. A bool ``entry`` is taken
         as 0 / +1 without a copy. Build a new plan to change a column.
+
+        ``entry`` and ``exit`` may also be ``(m, n)``: the plan of a panel of ``m`` series on one clock
+        (:func:`~tsbot.backtest.panel.run_panel`); the columns left out are then ``(n,)``, the same for every series,
+        and take-profits are ``(n, k)`` or ``(m, n, k)``.
         """
-        n = int(np.asarray(entry).shape[0])
-        nan = constant_column(np.nan, np.float64, n)
-        tp = np.empty((n, 0)) if take_profit is None else np.asarray(take_profit, dtype=np.float64)
-        if tp.ndim == 1:
-            tp = tp.reshape(n, 1)
-        k = tp.shape[1]
-        split = (
-            (
-                np.full(k, 1.0 / k)
-                if take_profit_split is None and k
-                else np.asarray(take_profit_split, dtype=float)
-            )
-            if k
-            else np.empty(0)
-        )
         side = np.asarray(entry)
+        n = int(side.shape[-1])
+        nan = constant_column(np.nan, np.float64, n)
+        if take_profit is None:
+            tp, split = _no_targets(n), _NO_SPLIT
+        else:
+            tp = np.asarray(take_profit, dtype=np.float64)
+            if tp.ndim == 1:
+                tp = tp.reshape(n, 1)
+            k = tp.shape[-1]
+            split = (
+                (
+                    np.full(k, 1.0 / k)
+                    if take_profit_split is None and k
+                    else np.asarray(take_profit_split, dtype=float)
+                )
+                if k
+                else _NO_SPLIT
+            )
         return cls(
-            entry=side.view(np.int8) if side.dtype == np.bool_ else side.astype(np.int8, copy=False),
+            entry=side.view(np.int8) if side.dtype is _BOOL else side.astype(np.int8, copy=False),
             exit=constant_column(False, np.bool_, n) if exit is None else np.asarray(exit, dtype=np.bool_),
             entry_kind=constant_column(0, np.int8, n),
             entry_price=nan,

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tsbot.backtest.kernel import crossings
+from tsbot.backtest.array_kernels import crossings
 from tsbot.backtest.models import BacktestConfig, OrderPlan
 from tsbot.config import TradingConfig
 from tsbot.core.errors import ConfigError

@@ -5,19 +5,41 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
-import talib
 
+from tsbot.backtest.array_kernels import sma_crossings, sma_crossings_rows
 from tsbot.backtest.models import BacktestConfig, OrderPlan
-from tsbot.backtest.strategies.base import Param, SeriesContext, Strategy, crosses, replace_config
+from tsbot.backtest.strategies.base import Param, SeriesContext, Strategy, replace_config
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import CandleFrame
+
+#: TA-Lib's range of ``SMA`` periods.
+_MIN_PERIOD, _MAX_PERIOD = 2, 100_000
 
 
 def sma_cross_signals(close: np.ndarray, fast: int, slow: int) -> tuple[np.ndarray, np.ndarray]:
     """Entries and exits of the SMA crossover: long when SMA(fast) crosses above SMA(slow), out when it crosses
-    below. ``close`` float64 ``(n,)`` -> two bool ``(n,)``. A simple mean depends only on its last ``period`` bars,
-    so the signals do not depend on where the series starts."""
-    return crosses(talib.SMA(close, fast), talib.SMA(close, slow))
+    below. ``close`` float64 ``(n,)`` -> two bool ``(n,)``; or ``(m, n)``, one series per row (a panel, see
+    :func:`~tsbot.backtest.panel.run_panel`) -> two bool ``(m, n)``. A simple mean depends only on its last
+    ``period`` bars, so the signals do not depend on where the series starts.
+
+    The means are TA-Lib's ``SMA`` (its running sums and rounding, bit for bit) and the crossings those of
+    :func:`~tsbot.backtest.strategies.base.crosses`, computed in one compiled pass
+    (:func:`~tsbot.backtest.array_kernels.sma_crossings`).
+
+    Raises:
+        ConfigError: a period outside TA-Lib's range ``[2, 100000]``.
+        ValueError: ``close`` has neither one nor two dimensions.
+    """
+    for name, period in (("fast", fast), ("slow", slow)):
+        if not _MIN_PERIOD <= period <= _MAX_PERIOD:
+            raise ConfigError(f"SMA {name} period {period} is outside [{_MIN_PERIOD}, {_MAX_PERIOD}]")
+    x = np.ascontiguousarray(close, dtype=np.float64)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"sma_cross_signals needs close prices of shape (n,) or (m, n), got {x.shape}")
+    up = np.empty(x.shape, dtype=np.bool_)
+    down = np.empty(x.shape, dtype=np.bool_)
+    (sma_crossings if x.ndim == 1 else sma_crossings_rows)(x, int(fast), int(slow), up, down)
+    return up, down
 
 
 class SmaCross(Strategy):
