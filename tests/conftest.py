@@ -21,6 +21,11 @@ from tsbot.adapters.storage.schema import metadata
 from tsbot.config import Settings, load_settings
 from tsbot.wiring import Services, open_services
 
+# pytest-xdist's worker processes get COLUMNS=80 and LINES=24; a rich Console created with both set keeps that size
+# for good, whatever width a test asks of the command line. Drop them before any console is made.
+for _fixed_size in ("COLUMNS", "LINES"):
+    os.environ.pop(_fixed_size, None)
+
 PG_URL = os.environ.get("TSBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -32,7 +32,8 @@ from tsbot.wiring import open_services
 
 ORDER = "/api/v3/order"
 ROOT = Path(__file__).resolve().parents[3]
-WAIT_S = 8.0  # every wait on the child or the venue gives up after this, so a hang fails the test
+WAIT_S = 30.0  # every wait on the child or the venue gives up after this, so a hang fails the test (a busy
+# 2-core machine running the suite in two processes needs well over 8 s to start a child that imports tsbot)
 
 
 @pytest.fixture
