@@ -62,11 +62,11 @@ class MemoryCandleStore:
             k: await self.load(k, end_ms=None if end_ms is None else end_ms.get(k), limit=limit) for k in keys
         }
 
-    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
-        """Every series with at least one bar (of ``keys`` when given), sorted by key text."""
+    async def series(self) -> list[SeriesInfo]:
+        """Every series with at least one bar, sorted by key text."""
         out = []
         for key, bars in self._bars.items():
-            if bars and (keys is None or key in keys):
+            if bars:
                 out.append(SeriesInfo(key, self._asset_class[key], len(bars), min(bars), max(bars)))
         return sorted(out, key=lambda s: str(s.key))
 

@@ -86,12 +86,9 @@ class FrameCandleStore:
             out[key] = (frame if end is None else frame.until(end)).tail(limit)
         return out
 
-    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
+    async def series(self) -> list[SeriesInfo]:
         if self._listing is None:
             self._listing = self._list()
-        if keys is not None:
-            wanted = set(keys)
-            return [s for s in self._listing if s.key in wanted]
         return list(self._listing)
 
     def _list(self) -> list[SeriesInfo]:

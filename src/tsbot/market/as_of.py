@@ -43,9 +43,9 @@ class CandlesAsOf:
         ends = {k: self._end(k, None if end_ms is None else end_ms.get(k)) for k in keys}
         return await self.store.load_many(keys, end_ms=ends, limit=limit)
 
-    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
+    async def series(self) -> list[SeriesInfo]:
         out = []
-        for info in await self.store.series(keys):
+        for info in await self.store.series():
             cut = self._end(info.key, None)
             if info.first_open_ms > cut:
                 continue

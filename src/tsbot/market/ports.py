@@ -49,9 +49,8 @@ class CandleStore(Protocol):
         no bars in range map to an empty frame."""
         ...
 
-    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
-        """Every stored series with its bar count and time range (only those of ``keys`` when given: a cheap
-        look-up of a few series in a large store)."""
+    async def series(self) -> list[SeriesInfo]:
+        """Every stored series with its bar count and time range."""
         ...
 
     async def last_open_ms(self, key: SeriesKey) -> int | None:

@@ -37,10 +37,10 @@ _log = structlog.get_logger("tsbot.monitor")
 DEFAULT_BATCH_SIZE = 25
 
 
-def batches(keys: Sequence[SeriesKey], size: int) -> list[list[SeriesKey]]:
-    """``keys`` in consecutive groups of at most ``size`` (>= 1)."""
+def batches(infos: Sequence[SeriesInfo], size: int) -> list[list[SeriesInfo]]:
+    """``infos`` in consecutive groups of at most ``size`` (>= 1)."""
     size = max(1, size)
-    return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+    return [list(infos[i : i + size]) for i in range(0, len(infos), size)]
 
 
 def alert_context(trigger: AlertTrigger) -> dict[str, object]:
@@ -101,7 +101,7 @@ class MonitoringCycle:
         keys = [info.key for info in infos]
         await self._cycles.start(summary, len(keys))
         await self._refresh(keys, summary)
-        outcomes = await self._fanout.run(summary.cycle_id, batches(keys, self._batch_size), as_of)
+        outcomes = await self._fanout.run(summary.cycle_id, batches(infos, self._batch_size), as_of)
         for outcome in outcomes:
             if outcome.status is OutcomeStatus.OK:
                 summary.monitored += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from tsbot.market.models import SeriesKey
+from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import SeriesOutcome
 from tsbot.monitor.work import SeriesWork
 
@@ -20,7 +20,7 @@ class InProcessFanout:
         self._work = work
 
     async def run(
-        self, cycle_id: str, batches: Sequence[Sequence[SeriesKey]], as_of: datetime | None
+        self, cycle_id: str, batches: Sequence[Sequence[SeriesInfo]], as_of: datetime | None
     ) -> list[SeriesOutcome]:
-        keys = [key for batch in batches for key in batch]
-        return await self._work.run(cycle_id, keys, as_of) if keys else []
+        infos = [info for batch in batches for info in batch]
+        return await self._work.run(cycle_id, infos, as_of) if infos else []

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from tsbot.market.models import SeriesKey
+from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import CycleSummary, SeriesOutcome
 from tsbot.signals.models import StatusChange
 
@@ -89,7 +90,7 @@ class Fanout(Protocol):
     mode: str
 
     async def run(
-        self, cycle_id: str, batches: Sequence[Sequence[SeriesKey]], as_of: datetime | None
+        self, cycle_id: str, batches: Sequence[Sequence[SeriesInfo]], as_of: datetime | None
     ) -> list[SeriesOutcome]:
         """The outcome of every series of ``batches``; a series whose work never reported back within the
         cycle's time limit comes back as an ``error`` outcome saying so."""

@@ -25,7 +25,7 @@ import structlog
 from tsbot.core.errors import NoDataBeforeError
 from tsbot.core.time import utc_now
 from tsbot.market.models import SeriesKey
-from tsbot.market.ports import CandleStore, SeriesInfo
+from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import OutcomeStatus, SeriesOutcome
 from tsbot.monitor.ports import ChangePublisher, ChangeReader, CycleStore, NotificationQueue, Watchers
 from tsbot.notify.models import NotificationRequest, NotificationType
@@ -82,7 +82,6 @@ class SeriesWork:
     def __init__(
         self,
         scan: ScanService,
-        candles: CandleStore,
         changes: ChangeReader,
         cycles: CycleStore,
         *,
@@ -92,7 +91,6 @@ class SeriesWork:
         on_queued: Callable[[], None] | None = None,
     ) -> None:
         self._scan = scan
-        self._candles = candles
         self._changes = changes
         self._cycles = cycles
         self._watchers = watchers
@@ -101,21 +99,17 @@ class SeriesWork:
         self._on_queued = on_queued
 
     async def run(
-        self, cycle_id: str, keys: Sequence[SeriesKey], as_of: datetime | None
+        self, cycle_id: str, infos: Sequence[SeriesInfo], as_of: datetime | None
     ) -> list[SeriesOutcome]:
-        """Do the work for ``keys`` in cycle ``cycle_id`` as of ``as_of`` (None: the latest stored candles) and
-        return every key's outcome (already recorded ones as recorded)."""
+        """Do the work for the series ``infos`` (as the cycle listed them) in cycle ``cycle_id`` as of ``as_of``
+        (None: the latest stored candles) and return every series' outcome (already recorded ones as recorded)."""
+        keys = [info.key for info in infos]
         done = {o.key: o for o in await self._cycles.results(cycle_id, keys)}
-        todo = [k for k in keys if k not in done]
-        if not todo:
+        chosen = [info for info in infos if info.key not in done]
+        if not chosen:
             return [done[k] for k in keys]
-        infos = {info.key: info for info in await self._candles.series(todo)}
-        outcomes: dict[SeriesKey, SeriesOutcome] = {
-            k: SeriesOutcome(k, OutcomeStatus.ERROR, reason="no stored candles for this series")
-            for k in todo
-            if k not in infos
-        }
-        chosen = [infos[k] for k in todo if k in infos]
+        todo = [info.key for info in chosen]
+        outcomes: dict[SeriesKey, SeriesOutcome] = {}
         results = await self._compute(chosen, as_of, outcomes)
         signals = {s.key: s for r in results for s in r.signals}
         for r in results:

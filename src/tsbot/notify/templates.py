@@ -22,6 +22,7 @@ Context keys each type's template reads (all optional):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -145,6 +146,20 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _compile(sources: Mapping[NotificationType, tuple[str, str]] | None) -> dict[NotificationType, Any]:
+    """(title, body) compiled templates of every type: ``sources`` over :data:`TEMPLATES`."""
+    env = _environment()
+    merged = {**TEMPLATES, **(sources or {})}
+    return {t: (env.from_string(title), env.from_string(body)) for t, (title, body) in merged.items()}
+
+
+@functools.cache
+def _default_compiled() -> dict[NotificationType, Any]:
+    """:data:`TEMPLATES` compiled once per process (compiling takes tens of milliseconds, and a notification
+    service is built for every cycle and every worker job)."""
+    return _compile(None)
+
+
 def _environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(autoescape=False, undefined=_Missing, keep_trailing_newline=False)
     env.filters["num"] = _num
@@ -173,11 +188,7 @@ class Templates:
     """
 
     def __init__(self, sources: Mapping[NotificationType, tuple[str, str]] | None = None) -> None:
-        env = _environment()
-        merged = {**TEMPLATES, **(sources or {})}
-        self._compiled = {
-            t: (env.from_string(title), env.from_string(body)) for t, (title, body) in merged.items()
-        }
+        self._compiled = _compile(sources) if sources else _default_compiled()
 
     def render(self, type_: NotificationType, context: Mapping[str, Any]) -> Rendered:
         """The title (one line, at most :data:`MAX_TITLE_CHARS`) and body (at most :data:`MAX_BODY_CHARS`) of a

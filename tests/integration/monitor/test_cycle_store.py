@@ -75,7 +75,7 @@ async def test_a_failing_series_is_recorded_as_an_error_and_the_others_are_store
     [when] = await replay_times(services, 1)
     BrokenSeriesScan.bad = symbols[1]
     scan = BrokenSeriesScan(services.candles, services.headlines, services.signals, services.settings.trading)
-    work = SeriesWork(scan, services.candles, services.signals, SqlCycleStore(services.db))
+    work = SeriesWork(scan, services.signals, SqlCycleStore(services.db))
     summary = await build_cycle(services, fanout=InProcessFanout(work)).run(when)
     assert (summary.monitored, summary.errors) == (2, 1)
     assert symbols[1] in summary.error_details[0] and "corrupt candles" in summary.error_details[0]

@@ -139,9 +139,7 @@ def _parts(scan_class: type[ScanService] = ScanService) -> dict[str, Any]:
     signals = MemorySignalStore()
     scan = scan_class(candles, MemoryHeadlineStore(), signals, TradingConfig())
     cycles, outbox, published = MemoryCycles(), Outbox(), Published()
-    work = SeriesWork(
-        scan, candles, signals, cycles, watchers=Watchers(), notifications=outbox, publisher=published
-    )
+    work = SeriesWork(scan, signals, cycles, watchers=Watchers(), notifications=outbox, publisher=published)
     return {
         "candles": candles,
         "signals": signals,
@@ -191,11 +189,12 @@ async def test_work_done_twice_stores_notifies_and_records_each_change_once() ->
     """A job delivered again (its worker died after storing): nothing is stored or notified twice."""
     p = _parts()
     work: SeriesWork = p["work"]
-    first = await work.run("c1", KEYS, AS_OF)
-    again = await work.run("c1", KEYS, AS_OF)
+    infos = await p["candles"].series()
+    first = await work.run("c1", infos, AS_OF)
+    again = await work.run("c1", infos, AS_OF)
     assert first == again and all(o.status is OutcomeStatus.OK for o in first)
     # a new cycle at the same time (the work died before recording its outcome): the stored changes are read back
-    retried = await work.run("c2", KEYS, AS_OF)
+    retried = await work.run("c2", infos, AS_OF)
     assert [o.changes for o in retried] == [o.changes for o in first]
     assert len(p["outbox"].keys) == 1  # alice's BTC notification, once
     only = next(iter(p["outbox"].keys.values()))
@@ -209,8 +208,10 @@ async def test_a_series_that_never_reports_back_is_an_error_of_the_cycle() -> No
         mode = "workers"
 
         async def run(self, cycle_id: str, groups: Any, as_of: Any) -> list[SeriesOutcome]:
-            keys = [k for g in groups for k in g]
-            return [SeriesOutcome(k, OutcomeStatus.ERROR, reason="no result from the workers") for k in keys]
+            infos = [i for g in groups for i in g]
+            return [
+                SeriesOutcome(i.key, OutcomeStatus.ERROR, reason="no result from the workers") for i in infos
+            ]
 
     summary = await MonitoringCycle(p["scan"], p["candles"], p["cycles"], Silent()).run(AS_OF)
     assert summary.errors == 3 and summary.monitored == 0 and summary.mode == "workers"
@@ -218,7 +219,7 @@ async def test_a_series_that_never_reports_back_is_an_error_of_the_cycle() -> No
 
 @pytest.mark.parametrize(("size", "expected"), [(2, [2, 2, 1]), (10, [5]), (0, [1, 1, 1, 1, 1])])
 def test_batches_split_keys_in_order(size: int, expected: list[int]) -> None:
-    keys = [SeriesKey("x", f"S{i}/USDT", Timeframe.H1) for i in range(5)]
-    groups = batches(keys, size)
+    infos = [SeriesInfo(SeriesKey("x", f"S{i}/USDT", Timeframe.H1), "crypto", 1, 0, 0) for i in range(5)]
+    groups = batches(infos, size)
     assert [len(g) for g in groups] == expected
-    assert [k for g in groups for k in g] == keys
+    assert [i for g in groups for i in g] == infos

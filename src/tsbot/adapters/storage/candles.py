@@ -22,11 +22,6 @@ def dialect_insert(engine: AsyncEngine):  # type: ignore[no-untyped-def]
     return pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
 
 
-#: Above this many keys, :meth:`SqlCandleStore.series` reads every series and filters: a long row-value IN list is
-#: planned far worse (seconds for 1,000 keys on PostgreSQL) than the one grouped scan.
-_KEYED_SERIES_MAX = 50
-
-
 class SqlCandleStore:
     """Candles in the ``candles`` table, keyed by (exchange, symbol, timeframe, open_time_ms)."""
 
@@ -157,14 +152,8 @@ class SqlCandleStore:
             out[key] = CandleFrame.from_rows(arr[np.argsort(arr[:, 0], kind="stable")])
         return out
 
-    async def series(self, keys: Sequence[SeriesKey] | None = None) -> list[SeriesInfo]:
-        """Every stored series (of ``keys`` when given) with bar count and first / last open time, ordered by
-        exchange, symbol, timeframe."""
-        if keys is not None and not keys:
-            return []
-        if keys is not None and len(keys) > _KEYED_SERIES_MAX:
-            wanted = set(keys)
-            return [info for info in await self.series() if info.key in wanted]
+    async def series(self) -> list[SeriesInfo]:
+        """Every stored series with bar count and first / last open time, ordered by exchange, symbol, timeframe."""
         stmt = (
             select(
                 candles.c.exchange,
@@ -182,17 +171,8 @@ class SqlCandleStore:
             .group_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe, instruments.c.asset_class)
             .order_by(candles.c.exchange, candles.c.symbol, candles.c.timeframe)
         )
-        if keys is not None:  # plain INs keep the primary-key index in use (see load_many); exact keys below
-            stmt = stmt.where(
-                candles.c.exchange.in_(sorted({k.exchange for k in keys})),
-                candles.c.timeframe.in_(sorted({k.timeframe.value for k in keys})),
-                candles.c.symbol.in_(sorted({k.symbol for k in keys})),
-            )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()
-        if keys is not None:
-            wanted = {(k.exchange, k.symbol, k.timeframe.value) for k in keys}
-            rows = [r for r in rows if (r[0], r[1], r[2]) in wanted]
         return [
             SeriesInfo(SeriesKey(ex, sym, Timeframe(tf)), ac, int(n), int(first), int(last))
             for ex, sym, tf, ac, n, first, last in rows

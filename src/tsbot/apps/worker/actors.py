@@ -1,6 +1,6 @@
 """tsbot's Dramatiq actors and the per-process state they run with.
 
-- ``tsbot.scan_series(cycle_id, keys, as_of)``: one batch of a cycle's per-series work
+- ``tsbot.scan_series(cycle_id, series, as_of)``: one batch of a cycle's per-series work
   (:class:`tsbot.monitor.work.SeriesWork`); queues ``tsbot.dispatch_notifications`` when it queued any;
 - ``tsbot.dispatch_notifications()``: sends the notifications that are due, with retries and backoff kept in the
   outbox (a send that fails is retried by a later dispatch, not by Dramatiq).
@@ -27,6 +27,7 @@ from tsbot.apps.worker.broker import CYCLE_QUEUE, NOTIFY_QUEUE
 from tsbot.apps.worker.runtime import build_work
 from tsbot.config import Settings
 from tsbot.market.models import SeriesKey, Timeframe
+from tsbot.market.ports import SeriesInfo
 from tsbot.wiring import Services, open_services
 
 _log = structlog.get_logger("tsbot.worker")
@@ -35,15 +36,26 @@ _log = structlog.get_logger("tsbot.worker")
 JOB_TIME_LIMIT_MS = 300_000
 
 
-def key_to_json(key: SeriesKey) -> list[str]:
-    """A series key as a message argument: ``[exchange, symbol, timeframe]``."""
-    return [key.exchange, key.symbol, key.timeframe.value]
+def info_to_json(info: SeriesInfo) -> list[str | int]:
+    """A series as the cycle listed it, as a message argument: ``[exchange, symbol, timeframe, asset class, bar
+    count, first open ms, last open ms]`` (the worker needs no look-up of its own)."""
+    k = info.key
+    return [
+        k.exchange,
+        k.symbol,
+        k.timeframe.value,
+        info.asset_class,
+        info.count,
+        info.first_open_ms,
+        info.last_open_ms,
+    ]
 
 
-def key_from_json(raw: list[str]) -> SeriesKey:
-    """The series key of :func:`key_to_json`'s list."""
-    exchange, symbol, timeframe = raw
-    return SeriesKey(exchange, symbol, Timeframe(timeframe))
+def info_from_json(raw: list[str | int]) -> SeriesInfo:
+    """The series of :func:`info_to_json`'s list."""
+    exchange, symbol, timeframe, asset_class, count, first, last = raw
+    key = SeriesKey(str(exchange), str(symbol), Timeframe(str(timeframe)))
+    return SeriesInfo(key, str(asset_class), int(count), int(first), int(last))
 
 
 class WorkerState:
@@ -106,12 +118,12 @@ def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) ->
     if state is not None:
         broker.add_middleware(_CloseServices(state))
 
-    async def scan_series(cycle_id: str, keys: list[list[str]], as_of: str | None) -> int:
+    async def scan_series(cycle_id: str, series: list[list[str | int]], as_of: str | None) -> int:
         assert state is not None, "actors run only in a worker"
         services = await state.services()
         when = datetime.fromisoformat(as_of) if as_of else None
         outcomes = await build_work(services, state.publisher).run(
-            cycle_id, [key_from_json(k) for k in keys], when
+            cycle_id, [info_from_json(s) for s in series], when
         )
         changes = sum(len(o.changes) for o in outcomes)
         if changes:

@@ -7,8 +7,8 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from tsbot.apps.worker.actors import Actors, key_to_json
-from tsbot.market.models import SeriesKey
+from tsbot.apps.worker.actors import Actors, info_to_json
+from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import OutcomeStatus, SeriesOutcome
 from tsbot.monitor.ports import CycleStore
 
@@ -29,14 +29,14 @@ class DramatiqFanout:
         self._timeout_s = timeout_s
 
     async def run(
-        self, cycle_id: str, batches: Sequence[Sequence[SeriesKey]], as_of: datetime | None
+        self, cycle_id: str, batches: Sequence[Sequence[SeriesInfo]], as_of: datetime | None
     ) -> list[SeriesOutcome]:
-        keys = [key for batch in batches for key in batch]
+        keys = [info.key for batch in batches for info in batch]
         if not keys:
             return []
         when = as_of.isoformat() if as_of is not None else None
         messages = [
-            self._actors.scan_series.message(cycle_id, [key_to_json(k) for k in batch], when)
+            self._actors.scan_series.message(cycle_id, [info_to_json(i) for i in batch], when)
             for batch in batches
             if batch
         ]

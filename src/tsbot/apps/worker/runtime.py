@@ -23,6 +23,7 @@ from tsbot.monitor.cycle import DEFAULT_BATCH_SIZE, MonitoringCycle
 from tsbot.monitor.fanout import InProcessFanout
 from tsbot.monitor.ports import Fanout
 from tsbot.monitor.work import SeriesWork
+from tsbot.notify.service import NotificationService
 from tsbot.wiring import Services
 
 _log = structlog.get_logger("tsbot.monitor")
@@ -32,16 +33,17 @@ def build_work(
     services: Services,
     publisher: EventPublisher | None = None,
     on_queued: Callable[[], None] | None = None,
+    notifications: NotificationService | None = None,
 ) -> SeriesWork:
-    """The per-series work over ``services``: signals stored, watchers notified through the outbox (``on_queued``
-    called when some were queued), changes pushed to live clients through ``publisher`` (None: not pushed)."""
+    """The per-series work over ``services``: signals stored, watchers notified through the outbox
+    (``notifications``, default ``services.notifications(publisher)``; ``on_queued`` called when some were queued),
+    changes pushed to live clients through ``publisher`` (None: not pushed)."""
     return SeriesWork(
         services.scan_service(),
-        services.candles,
         services.signals,
         SqlCycleStore(services.db),
         watchers=SqlWatchlistStore(services.db),
-        notifications=services.notifications(publisher),
+        notifications=notifications or services.notifications(publisher),
         publisher=EventChangePublisher(publisher) if publisher is not None else None,
         on_queued=on_queued,
     )
@@ -57,13 +59,14 @@ def build_cycle(
 ) -> MonitoringCycle:
     """A monitoring cycle over ``services`` running its per-series work through ``fanout`` (default: in this
     process, calling ``on_queued`` when it queued notifications), with price alerts and their notifications."""
+    outbox = services.notifications(publisher)
     return MonitoringCycle(
         services.scan_service(),
         services.candles,
         SqlCycleStore(services.db),
-        fanout or InProcessFanout(build_work(services, publisher, on_queued)),
+        fanout or InProcessFanout(build_work(services, publisher, on_queued, outbox)),
         alerts=SqlPriceAlertStore(services.db),
-        notifications=services.notifications(publisher),
+        notifications=outbox,
         batch_size=batch_size,
     )
 
