@@ -8,7 +8,9 @@ Each run, in order:
    workers), which computes and stores signals, stores status changes, queues their notifications and pushes them
    to live clients (:mod:`tsbot.monitor.work`);
 3. price alerts checked against each symbol's last closed candle, fired ones stored and notified;
-4. the summary ``{monitored, updated, errors, duration_s}`` stored, logged and returned.
+4. users' paper bots run on the new closed bars, providers' signals and approval decisions
+   (:class:`~tsbot.monitor.bot_runner.BotRunner`);
+5. the summary ``{monitored, updated, errors, duration_s}`` stored, logged and returned.
 
 A failing symbol or source is counted in ``errors`` with its reason and never stops the cycle.
 """
@@ -25,6 +27,7 @@ import structlog
 from tsbot.core.time import from_ms, to_ms, utc_now
 from tsbot.market.models import SeriesKey
 from tsbot.market.ports import CandleStore, SeriesInfo
+from tsbot.monitor.bot_runner import BotRunner
 from tsbot.monitor.models import CycleSummary, OutcomeStatus
 from tsbot.monitor.ports import CandleRefresher, CycleStore, Fanout, NewsRefresher, NotificationQueue
 from tsbot.notify.models import NotificationRequest, NotificationType
@@ -73,6 +76,7 @@ class MonitoringCycle:
         news_refresher: NewsRefresher | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_summary: Callable[[CycleSummary], None] | None = None,
+        bots: BotRunner | None = None,
     ) -> None:
         self._scan = scan
         self._candles = candles
@@ -84,6 +88,7 @@ class MonitoringCycle:
         self._news_refresher = news_refresher
         self._batch_size = batch_size
         self._on_summary = on_summary
+        self._bots = bots
 
     async def run(
         self, as_of: datetime | None = None, *, symbols: Sequence[str] | None = None
@@ -112,12 +117,26 @@ class MonitoringCycle:
             else:
                 summary.add_error(f"{outcome.key}: {outcome.reason}")
         await self._check_alerts(infos, as_of, summary)
+        await self._run_bots(as_of, summary)
         summary.duration_s = time.perf_counter() - started
         await self._cycles.finish(summary)
         _log.info("monitor.cycle", **summary.to_json())
         if self._on_summary is not None:
             self._on_summary(summary)
         return summary
+
+    async def _run_bots(self, as_of: datetime | None, summary: CycleSummary) -> None:
+        """Users' paper bots on what arrived; their failures are counted and the cycle goes on."""
+        if self._bots is None:
+            return
+        try:
+            ran = await self._bots.run(as_of)
+        except Exception as exc:  # noqa: BLE001 - the bots failing must not lose the cycle's summary
+            summary.add_error(f"bots: {exc or type(exc).__name__}")
+            return
+        summary.bots, summary.bot_fills = ran.bots, ran.fills
+        for line in ran.errors:
+            summary.add_error(f"bots: {line}")
 
     async def _refresh(self, keys: list[SeriesKey], summary: CycleSummary) -> None:
         """New candles and headlines; each failure is counted and the cycle goes on."""

@@ -75,6 +75,8 @@ class CycleSummary:
         as_of: the time signals were computed as of (the replay clock); None: the latest stored candles.
         mode: ``in_process`` or ``workers``.
         skipped: series left out for too few bars (not errors).
+        bots, bot_fills: users' paper bots run, and the fills of their orders taken
+            (:class:`tsbot.monitor.bot_runner.BotRunner`).
         error_details: one line per failure (``"BTC/USDT 1h: database is locked"``), at most 50 kept.
     """
 
@@ -89,6 +91,8 @@ class CycleSummary:
     duration_s: float = 0.0
     alerts_triggered: int = 0
     notifications: int = 0
+    bots: int = 0
+    bot_fills: int = 0
     changes: list[StatusChange] = field(default_factory=list)
     error_details: list[str] = field(default_factory=list)
 
@@ -112,5 +116,7 @@ class CycleSummary:
             "duration_s": round(self.duration_s, 4),
             "alerts_triggered": self.alerts_triggered,
             "notifications": self.notifications,
+            "bots": self.bots,
+            "bot_fills": self.bot_fills,
             "error_details": list(self.error_details),
         }

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from tsbot.intake.tracking import TrackedSignal
 from tsbot.market.models import SeriesKey
 from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import CycleSummary, SeriesOutcome
 from tsbot.signals.models import StatusChange
+from tsbot.trading.bots import Approval, ApprovalStatus, BotConfig, BotStatus
 
 
 class CycleStore(Protocol):
@@ -94,4 +96,56 @@ class Fanout(Protocol):
     ) -> list[SeriesOutcome]:
         """The outcome of every series of ``batches``; a series whose work never reported back within the
         cycle's time limit comes back as an ``error`` outcome saying so."""
+        ...
+
+
+class BotMemory(Protocol):
+    """The memory of the bots the cycle runs (``bot_runs``): one JSON object per bot."""
+
+    async def load(self, bot_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored memory of each bot that has one."""
+        ...
+
+    async def save(self, bot_id: str, state: Mapping[str, Any], at: datetime) -> None:
+        """Replace the bot's memory (``at``: UTC)."""
+        ...
+
+
+class BotRegistry(Protocol):
+    """Bots, their event log and their approvals (:class:`tsbot.adapters.storage.bots.SqlBotStore`)."""
+
+    async def list(self, owner: str | None = None, status: BotStatus | None = None) -> list[BotConfig]:
+        """Bots, oldest first."""
+        ...
+
+    async def set_status(
+        self, bot_id: str, status: BotStatus, reason: str, at: datetime, owner: str | None = None
+    ) -> BotConfig:
+        """Move a bot to ``status`` (logged as an event)."""
+        ...
+
+    async def add_event(
+        self, bot_id: str, at: datetime, kind: str, message: str, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Append to the bot's event log."""
+        ...
+
+    async def propose(self, approval: Approval) -> Approval:
+        """Store a pending approval (idempotent by client order id)."""
+        ...
+
+    async def approvals(self, owner: str, status: ApprovalStatus | None = None) -> list[Approval]:
+        """The owner's approvals."""
+        ...
+
+    async def expire(self, now: datetime) -> int:
+        """Mark pending approvals past their time as expired; how many."""
+        ...
+
+
+class ProviderSignals(Protocol):
+    """The signals read from providers' posts (:class:`tsbot.adapters.storage.tracked_signals`)."""
+
+    async def open_signals(self, provider: str, *, base: str | None = None) -> list[TrackedSignal]:
+        """A provider's signals still open, newest first."""
         ...

@@ -24,7 +24,7 @@ entries are not traded (no built-in strategy uses them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from tsbot.backtest.models import EntryKind, FillAt, Sizing
@@ -89,6 +89,7 @@ class SignalBot(BotOrders):
         self.state = state or RiskState(settings.capital, settings.capital, settings.capital)
         self.trades: list[BotTrade] = []
         self.stopped_reason: str | None = None
+        self.day: date | None = None  # the UTC day the risk state's day-start equity belongs to
 
     # --- fills -----------------------------------------------------------------------------------------------
     async def on_fills(self, fills: Sequence[Fill]) -> None:
@@ -196,6 +197,10 @@ class SignalBot(BotOrders):
         s = self._sleeves[symbol]
         s.bar += 1
         n = len(history)
+        today = self._clock().date()
+        if self.day is not None and today != self.day:
+            self.state.start_day()  # the daily loss counts from the new day's first close
+        self.day = today
         close = float(history.close[-1])
         if close == close:
             s.last_close = dec(close)
@@ -253,7 +258,9 @@ class SignalBot(BotOrders):
         elif s.last_close <= 0:
             why = "no price yet"
         elif entry and not min(entry) <= s.last_close <= max(entry):
-            why = f"the price {s.last_close.normalize():f} is outside the entry zone {min(entry)}-{max(entry)}"
+            why = (
+                f"the price {s.last_close.normalize():f} is outside the entry zone {min(entry)}-{max(entry)}"
+            )
         if why is not None:
             self._event("note", symbol, f"{what} skipped: {why}")
             return False

@@ -42,6 +42,10 @@ class BotOrders:
         self.awaiting: dict[str, tuple[OrderRequest, Decimal | None]] = {}
         self.events: list[BotEvent] = []
 
+    def owns(self, client_order_id: str) -> bool:
+        """Whether ``client_order_id`` is an order this bot sent, proposed or had refused."""
+        return client_order_id in self._roles
+
     # --- approval --------------------------------------------------------------------------------------------
     async def on_approved(self, client_order_id: str) -> str | None:
         """A person approved the proposed entry ``client_order_id``: send it. Returns its client id when sent;

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tsbot.backtest.models import BacktestConfig
+from tsbot.backtest.models import BacktestConfig, Sizing
 from tsbot.intake.models import Side
 from tsbot.intake.tracking import TrackedSignal
 from tsbot.trading.market_hours import TradingHours
@@ -30,6 +30,20 @@ def opt(x: float) -> Decimal | None:
 def utc_text(ms: int) -> str:
     """Milliseconds since the epoch as ``YYYY-MM-DD HH:MM UTC``."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def engine_config(risk: RiskLimits) -> BacktestConfig:
+    """The engine rules a bot trades by, from its risk limits: sized from the stop distance at the risk per trade
+    (else a fixed fraction), at most the largest position share of equity, shorts only when allowed."""
+    fraction = float(risk.max_position_ratio) if risk.max_position_ratio is not None else 1.0
+    if risk.risk_per_trade_ratio is None:
+        return BacktestConfig(fraction_ratio=min(fraction, 1.0), allow_short=risk.allow_short)
+    return BacktestConfig(
+        sizing=Sizing.RISK,
+        risk_per_trade_ratio=float(risk.risk_per_trade_ratio),
+        fraction_ratio=min(fraction, 1.0),
+        allow_short=risk.allow_short,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,3 +46,14 @@ cycle_results = Table(
     Column("finished_at", UtcDateTime(), nullable=False),
     UniqueConstraint("cycle_id", "exchange", "symbol", "timeframe"),
 )
+
+#: The memory of each bot the cycle runs (migration 0016): the bot's JSON snapshot
+#: (:func:`tsbot.trading.bot_snapshot.bot_snapshot`) with the runner's progress (bars worked and decided, fills
+#: taken, provider signals handed over), written after each cycle that ran it.
+bot_runs = Table(
+    "bot_runs",
+    metadata,
+    Column("bot_id", String(36), ForeignKey("bots.id", ondelete="CASCADE"), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

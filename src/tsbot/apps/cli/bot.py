@@ -18,10 +18,10 @@ from rich.table import Table
 
 from tsbot.apps.cli.backtest import parse_params, parse_window, progress_bar
 from tsbot.apps.cli.common import console, run, settings_or_exit
-from tsbot.backtest.models import BacktestConfig, Sizing
 from tsbot.core.enums import AssetClass
 from tsbot.core.errors import ConfigError, NotFoundError
 from tsbot.core.time import utc_now
+from tsbot.trading.bot_state import engine_config
 from tsbot.trading.bots import BotConfig, BotStatus
 from tsbot.trading.risk import RiskLimits
 from tsbot.wiring import Services, open_services
@@ -32,20 +32,6 @@ bot_app = typer.Typer(
 )
 
 Owner = Annotated[str, typer.Option("--owner", help="whose bot (the command line's operator by default)")]
-
-
-def bot_config(risk: RiskLimits) -> BacktestConfig:
-    """The engine rules a bot trades by, from its risk limits: sized from the stop distance at the risk per trade
-    (else a fixed fraction), at most the largest position share of equity, shorts only when allowed."""
-    fraction = float(risk.max_position_ratio) if risk.max_position_ratio is not None else 1.0
-    if risk.risk_per_trade_ratio is None:
-        return BacktestConfig(fraction_ratio=min(fraction, 1.0), allow_short=risk.allow_short)
-    return BacktestConfig(
-        sizing=Sizing.RISK,
-        risk_per_trade_ratio=float(risk.risk_per_trade_ratio),
-        fraction_ratio=min(fraction, 1.0),
-        allow_short=risk.allow_short,
-    )
 
 
 async def _portfolio_account(services: Services, owner: str, name: str) -> str:
@@ -198,9 +184,11 @@ def replay_command(
     end: Annotated[
         str | None, typer.Option(help="last bar (ISO date / time, UTC); default the newest")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     owner: Owner = "local",
 ) -> None:
-    """Paper-trade a running bot bar by bar over stored candles: its orders, events and daily equity are stored."""
+    """Paper-trade a running bot bar by bar over stored candles: its orders, events and daily equity are stored.
+    A follow bot trades its provider's tracked signals posted in the window; it has no backtest to compare."""
     from tsbot.apps.cli.bot_replay import run_replay
 
     settings = settings_or_exit()
@@ -218,18 +206,30 @@ def replay_command(
             with progress_bar() as bar:
                 task = bar.add_task(f"replaying {bot.name}", total=None)
                 return await run_replay(
-                    services, bot, bot_config(bot.risk), start_ms, end_ms,
+                    services, bot, engine_config(bot.risk), start_ms, end_ms,
                     lambda done, total: bar.update(task, completed=done, total=total),
                 )  # fmt: skip
 
     report = run(_replay())
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    tested, follows = report["backtest"], report["follows"]
     table = Table(title=f"Paper replay of {name}", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("")
     table.add_column("paper bot", justify="right")
     table.add_column("backtest, same bars", justify="right")
     for label, key in (("trades", "trades"), ("final equity", "equity"), ("P&L", "pnl")):
-        table.add_row(label, str(report["paper"][key]), str(report["backtest"][key]))
+        table.add_row(label, str(report["paper"][key]), "n/a" if tested is None else str(tested[key]))
     console.print(table)
+    if follows is not None:
+        console.print(
+            f"followed {follows['signals']} signal(s) of {follows['provider']}, {len(follows['skipped'])} skipped; "
+            "no backtest: the bot trades the provider's posts, not a strategy's signals",
+            highlight=False,
+        )
+        for line in follows["skipped"]:
+            console.print(f"  {line}", highlight=False)
     console.print(
         f"{report['bars']:,} bars from {report['start']} to {report['end']} UTC; {report['orders']} orders on the "
         "account; "

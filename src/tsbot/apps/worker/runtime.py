@@ -14,11 +14,13 @@ from typing import Any
 import structlog
 
 from tsbot.adapters.events import EventChangePublisher, EventPublisher
+from tsbot.adapters.storage.bot_runs import SqlBotMemory
 from tsbot.adapters.storage.config_overrides import SqlConfigOverrides, apply_overrides
 from tsbot.adapters.storage.cycles import SqlCycleStore
 from tsbot.adapters.storage.watch import SqlPriceAlertStore, SqlWatchlistStore
 from tsbot.config import Settings, load_settings
 from tsbot.core.errors import TsbotError
+from tsbot.monitor.bot_runner import BotRunner
 from tsbot.monitor.cycle import DEFAULT_BATCH_SIZE, MonitoringCycle
 from tsbot.monitor.fanout import InProcessFanout
 from tsbot.monitor.ports import Fanout
@@ -58,7 +60,8 @@ def build_cycle(
     on_queued: Callable[[], None] | None = None,
 ) -> MonitoringCycle:
     """A monitoring cycle over ``services`` running its per-series work through ``fanout`` (default: in this
-    process, calling ``on_queued`` when it queued notifications), with price alerts and their notifications."""
+    process, calling ``on_queued`` when it queued notifications), with price alerts, users' paper bots, and their
+    notifications."""
     outbox = services.notifications(publisher)
     return MonitoringCycle(
         services.scan_service(),
@@ -68,6 +71,22 @@ def build_cycle(
         alerts=SqlPriceAlertStore(services.db),
         notifications=outbox,
         batch_size=batch_size,
+        bots=build_bot_runner(services, outbox),
+    )
+
+
+def build_bot_runner(services: Services, notifications: NotificationService | None = None) -> BotRunner:
+    """The runner of users' paper bots over ``services`` (trading settings read live each cycle)."""
+    return BotRunner(
+        services.bots,
+        SqlBotMemory(services.db),
+        services.orders,
+        services.paper_ledger(),
+        services.candles,
+        lambda: services.settings.trading,
+        headlines=services.headlines,
+        signals=services.tracked_signals,
+        notifications=notifications,
     )
 
 
