@@ -381,11 +381,15 @@ class TelegramConfig(_Strict):
 
 class MonitorConfig(_Strict):
     """The monitoring cycle (``monitor`` in ``app.yaml``): how often it runs, how often the configuration files are
-    re-read, and how long the cycle waits for its per-symbol jobs on Dramatiq workers."""
+    re-read, how long the cycle waits for its per-symbol jobs on Dramatiq workers, whether it fetches new candles
+    from the exchanges on the live clock (``fetch_candles``), and how often it reads the news sources
+    (``news_interval_s``; 0: never)."""
 
     interval_s: float = Field(60.0, ge=1, le=86_400)
     reload_config_s: float = Field(60.0, ge=1, le=86_400)
     job_timeout_s: float = Field(120.0, gt=0, le=3_600)
+    fetch_candles: bool = True
+    news_interval_s: float = Field(300.0, ge=0, le=86_400)
 
 
 class NotifyConfig(_Strict):

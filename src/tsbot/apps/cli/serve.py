@@ -161,7 +161,7 @@ async def _serve(
         try:
             await serving
         finally:
-            schedule.stop()
+            await schedule.close()
 
 
 def serve_command(
@@ -225,7 +225,7 @@ async def _scheduler(
         try:
             await stop.wait()
         finally:
-            schedule.stop()
+            await schedule.close()
 
 
 def scheduler_command(

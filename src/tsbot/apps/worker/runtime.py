@@ -23,7 +23,7 @@ from tsbot.core.errors import TsbotError
 from tsbot.monitor.bot_runner import BotRunner
 from tsbot.monitor.cycle import DEFAULT_BATCH_SIZE, MonitoringCycle
 from tsbot.monitor.fanout import InProcessFanout
-from tsbot.monitor.ports import Fanout
+from tsbot.monitor.ports import CandleRefresher, Fanout, NewsRefresher
 from tsbot.monitor.work import SeriesWork
 from tsbot.notify.service import NotificationService
 from tsbot.wiring import Services
@@ -58,10 +58,12 @@ def build_cycle(
     publisher: EventPublisher | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_queued: Callable[[], None] | None = None,
+    candle_refresher: CandleRefresher | None = None,
+    news_refresher: NewsRefresher | None = None,
 ) -> MonitoringCycle:
     """A monitoring cycle over ``services`` running its per-series work through ``fanout`` (default: in this
     process, calling ``on_queued`` when it queued notifications), with price alerts, users' paper bots, and their
-    notifications."""
+    notifications; new candles and headlines fetched first by the refreshers given (none on a replay clock)."""
     outbox = services.notifications(publisher)
     return MonitoringCycle(
         services.scan_service(),
@@ -72,6 +74,8 @@ def build_cycle(
         notifications=outbox,
         batch_size=batch_size,
         bots=build_bot_runner(services, outbox),
+        candle_refresher=candle_refresher,
+        news_refresher=news_refresher,
     )
 
 

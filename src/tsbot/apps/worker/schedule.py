@@ -29,6 +29,7 @@ from tsbot.adapters.storage.cycles import SqlCycleStore
 from tsbot.apps.worker.actors import Actors
 from tsbot.apps.worker.fanout import DramatiqFanout
 from tsbot.apps.worker.metrics import CycleMetrics
+from tsbot.apps.worker.refreshers import CollectorNewsRefresher, ExchangeCandleRefresher
 from tsbot.apps.worker.runtime import LiveSettings, build_cycle
 from tsbot.core.time import utc_now
 from tsbot.monitor.clock import Clock
@@ -82,6 +83,9 @@ class Schedule:
         self._metrics = metrics
         self._on_summary = on_summary
         self._live = live or LiveSettings(services)
+        self._candles: ExchangeCandleRefresher | None = None
+        self._closing: set[asyncio.Future[None]] = set()
+        self._news: CollectorNewsRefresher | None = None
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         # a cycle longer than the interval makes APScheduler skip (merge) the next run and say so each time: that is
         # the intended behaviour, and the cycle's own log line gives its duration
@@ -104,10 +108,12 @@ class Schedule:
                 self._actors, SqlCycleStore(self.services.db), timeout_s=settings.monitor.job_timeout_s
             )
         as_of: datetime | None = self.clock.now() if self.clock is not None else None
+        self._refreshers()
         try:
             cycle = build_cycle(
-                self.services, fanout=fanout, publisher=self._publisher, on_queued=self._send_soon
-            )
+                self.services, fanout=fanout, publisher=self._publisher, on_queued=self._send_soon,
+                candle_refresher=self._candles, news_refresher=self._news,
+            )  # fmt: skip
             summary = await cycle.run(as_of)
         except Exception as exc:  # noqa: BLE001 - the next cycle may succeed (a store being filled, a restart)
             _log.error("monitor.cycle_failed", error=type(exc).__name__, message=str(exc))
@@ -120,6 +126,34 @@ class Schedule:
         if self._on_summary is not None:
             self._on_summary(summary)
         return summary
+
+    def _refreshers(self) -> None:
+        """On the live clock, the candle and news refreshers the settings ask for (kept between cycles)."""
+        monitor = self.services.settings.monitor
+        live = self.clock is None
+        if live and monitor.fetch_candles and self._candles is None:
+            self._candles = ExchangeCandleRefresher(lambda: self.services.settings, self.services.candles)
+        elif not (live and monitor.fetch_candles) and self._candles is not None:
+            self._closing.add(asyncio.ensure_future(self._candles.close()))
+            self._candles = None
+        if live and monitor.news_interval_s > 0:
+            if self._news is None or self._news.interval_s != monitor.news_interval_s:
+                self._news = CollectorNewsRefresher(
+                    lambda: self.services.settings,
+                    self.services.headlines,
+                    interval_s=monitor.news_interval_s,
+                )
+        else:
+            self._news = None
+
+    async def close(self) -> None:
+        """Stop the jobs and close the exchanges' clients."""
+        self.stop()
+        if self._candles is not None:
+            await self._candles.close()
+            self._candles = None
+        for task in list(self._closing):
+            await task
 
     async def dispatch(self) -> None:
         """Send the notifications that are due (or ask a worker to)."""
