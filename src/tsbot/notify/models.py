@@ -93,6 +93,8 @@ class Recipient:
         email: the address to email, None when there is none to use (not confirmed).
         telegram_chat_id: the linked Telegram chat, None when none is linked.
         preferences: the user's notification preferences (see :mod:`tsbot.notify.preferences`).
+        time_zone: the IANA time zone the user reads times in (``Europe/Berlin``; their profile setting): the
+            notification's text shows its times there (a name that is no zone: UTC).
     """
 
     user_id: str
@@ -100,6 +102,7 @@ class Recipient:
     email: str | None = None
     telegram_chat_id: int | None = None
     preferences: Mapping[str, bool | int | float | str] = field(default_factory=dict)
+    time_zone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)

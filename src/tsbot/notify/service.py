@@ -4,6 +4,7 @@ database, :meth:`NotificationService.dispatch` (run by workers) sends what is du
 Flow::
 
     enqueue(requests) -> per request: recipient + preferences -> channels -> render title/body
+                         (times in the recipient's time zone; the stored context keeps ISO UTC)
                          -> one notification row and one delivery row per channel (unique key
                          ``<notification id>.<channel>``), in one transaction; the same (user, dedup_key)
                          again creates nothing
@@ -142,7 +143,7 @@ class NotificationService:
             if not plans:
                 _log.info("notify.skipped", user_id=request.user_id, type=request.type, reason="no channel")
                 continue
-            rendered = self._templates.render(request.type, context)
+            rendered = self._templates.render(request.type, context, time_zone_name=recipient.time_zone)
             notification = NewNotification(
                 id=str(uuid.uuid4()),
                 user_id=request.user_id,
@@ -288,7 +289,9 @@ class NotificationService:
         due_at = clock() + timedelta(seconds=delay)
         return AttemptResult(attempt, AttemptOutcome.RETRY, started_at, duration_ms, failure.error, due_at)
 
-    async def drain(self, *, clock: Callable[[], datetime] = utc_now, max_rounds: int = 100) -> DispatchSummary:
+    async def drain(
+        self, *, clock: Callable[[], datetime] = utc_now, max_rounds: int = 100
+    ) -> DispatchSummary:
         """Dispatch batch after batch until one is not full (nothing more is due now), at most ``max_rounds``
         batches: what a process calls right after queueing many notifications. Returns the summed summary.
 

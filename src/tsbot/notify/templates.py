@@ -18,6 +18,11 @@ Context keys each type's template reads (all optional):
 * ``approval_needed``: ``summary``, ``symbol``, ``side``, ``quantity``, ``price``, ``reason``, ``approval_id``,
   ``expires_at``, ``url``;
 * ``system``: ``title``, ``message``, ``severity`` (info/warning/error).
+
+Times (``changed_at``, ``as_of``, ``executed_at``, ``triggered_at``, ``at``, ``expires_at``; ISO 8601 text as
+:func:`~tsbot.notify.policy.check_request` leaves them, or datetimes) are shown for people by the ``when`` filter
+(:func:`human_time`): in the recipient's time zone, to the minute, with the zone's abbreviation
+(``2022-07-06 06:00 CEST``). The context itself (the JSON ``data`` of the notification) keeps the ISO text.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
-from jinja2 import ChainableUndefined, TemplateError, Undefined
+from jinja2 import ChainableUndefined, TemplateError, Undefined, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from tsbot.notify.models import NotificationType, Rendered
@@ -38,6 +46,8 @@ MAX_TITLE_CHARS: Final = 200
 MAX_BODY_CHARS: Final = 3_500
 #: What a missing value renders as.
 MISSING: Final = "?"
+#: The context variable the ``when`` filter reads the recipient's time zone from (set by :meth:`Templates.render`).
+ZONE_VAR: Final = "_recipient_zone"
 
 _log = structlog.get_logger("tsbot.notify.templates")
 
@@ -62,7 +72,7 @@ TEMPLATES: Final[Mapping[NotificationType, tuple[str, str]]] = {
         "{% if take_profit %}Take-profit: {% for t in take_profit | as_list %}{{ t | num }}"
         "{% if not loop.last %}, {% endif %}{% endfor %}\n{% endif %}"
         "{% if reasons %}Why:\n{% for r in reasons | as_list %}- {{ r }}\n{% endfor %}{% endif %}"
-        "{% if changed_at or as_of %}At: {{ changed_at or as_of }}{% endif %}",
+        "{% if changed_at or as_of %}At: {{ (changed_at or as_of) | when }}{% endif %}",
     ),
     NotificationType.TRADE_EXECUTED: (
         "{{ side | upper }} {{ quantity | num }} {{ symbol }} @ {{ price | num }}{% if mode %} ({{ mode }}){% endif %}",
@@ -71,14 +81,14 @@ TEMPLATES: Final[Mapping[NotificationType, tuple[str, str]]] = {
         "{% if fee %}Fee: {{ fee | num }}{% if fee_asset %} {{ fee_asset }}{% endif %}\n{% endif %}"
         "{% if bot %}Bot: {{ bot }}\n{% endif %}"
         "{% if order_id %}Order: {{ order_id }}\n{% endif %}"
-        "{% if executed_at %}At: {{ executed_at }}{% endif %}",
+        "{% if executed_at %}At: {{ executed_at | when }}{% endif %}",
     ),
     NotificationType.PRICE_ALERT: (
         "{{ symbol }} {{ condition }} {{ level | num }}",
         "{{ symbol }} {% if condition == 'crosses' %}crossed{% else %}is {{ condition }}{% endif %} "
         "{{ level | num }}: last price {{ price | num }}.\n"
         "{% if note %}Note: {{ note }}\n{% endif %}"
-        "{% if triggered_at or at %}At: {{ triggered_at or at }}{% endif %}",
+        "{% if triggered_at or at %}At: {{ (triggered_at or at) | when }}{% endif %}",
     ),
     NotificationType.APPROVAL_NEEDED: (
         "Approval needed: {{ summary or (side | upper) ~ ' ' ~ (quantity | num) ~ ' ' ~ symbol }}",
@@ -86,7 +96,7 @@ TEMPLATES: Final[Mapping[NotificationType, tuple[str, str]]] = {
         "{% if symbol %}{{ side | upper }} {{ quantity | num }} {{ symbol }}"
         "{% if price %} at {{ price | num }}{% endif %}\n{% endif %}"
         "{% if reason %}Why: {{ reason }}\n{% endif %}"
-        "{% if expires_at %}Decide before {{ expires_at }}.\n{% endif %}"
+        "{% if expires_at %}Decide before {{ expires_at | when }}.\n{% endif %}"
         "{% if url %}Review: {{ url }}\n{% elif approval_id %}Approval id: {{ approval_id }}\n{% endif %}",
     ),
     NotificationType.SYSTEM: (
@@ -146,6 +156,54 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+@functools.lru_cache(maxsize=256)
+def time_zone(name: str | None) -> tzinfo:
+    """The IANA time zone ``name`` (``Europe/Berlin``); UTC for None, an empty name, or a name that is not a zone
+    on this machine (logged as ``notify.unknown_time_zone``, once per process and name): a stored setting that no
+    longer resolves must not stop a notification."""
+    value = (name or "").strip()
+    if not value or value.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        _log.warning("notify.unknown_time_zone", time_zone=value[:64])
+        return UTC
+
+
+def human_time(value: Any, zone: tzinfo = UTC) -> str:
+    """A time as people read it: ``value`` (an aware datetime, or ISO 8601 text; naive means UTC) in ``zone``, to
+    the minute, with the zone's abbreviation: ``2022-07-06 06:00 CEST``, ``2022-07-06 04:00 UTC``. Zones without a
+    letter abbreviation show their offset from UTC (``2022-07-06 01:00 UTC-03``). A date without a time, and text
+    that is not ISO 8601, are returned as they are; a missing value as :data:`MISSING`."""
+    if isinstance(value, Undefined) or value is None:
+        return MISSING
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        return value.isoformat()
+    else:
+        text = str(value).strip()
+        if len(text) <= len("2024-01-01"):
+            return text
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return text
+    moment = (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(zone)
+    abbreviation = moment.strftime("%Z")
+    if not abbreviation or abbreviation[0] in "+-":
+        abbreviation = f"UTC{abbreviation}"
+    return f"{moment:%Y-%m-%d %H:%M} {abbreviation}"
+
+
+@pass_context
+def _when(context: Context, value: Any) -> str:
+    """The ``when`` filter: :func:`human_time` in the zone :meth:`Templates.render` put in :data:`ZONE_VAR`."""
+    zone = context.get(ZONE_VAR)
+    return human_time(value, zone if isinstance(zone, tzinfo) else UTC)
+
+
 def _compile(sources: Mapping[NotificationType, tuple[str, str]] | None) -> dict[NotificationType, Any]:
     """(title, body) compiled templates of every type: ``sources`` over :data:`TEMPLATES`."""
     env = _environment()
@@ -166,6 +224,7 @@ def _environment() -> SandboxedEnvironment:
     env.filters["pct"] = _pct
     env.filters["as_list"] = _as_list
     env.filters["known"] = _known
+    env.filters["when"] = _when
     return env
 
 
@@ -190,14 +249,19 @@ class Templates:
     def __init__(self, sources: Mapping[NotificationType, tuple[str, str]] | None = None) -> None:
         self._compiled = _compile(sources) if sources else _default_compiled()
 
-    def render(self, type_: NotificationType, context: Mapping[str, Any]) -> Rendered:
+    def render(
+        self, type_: NotificationType, context: Mapping[str, Any], *, time_zone_name: str | None = None
+    ) -> Rendered:
         """The title (one line, at most :data:`MAX_TITLE_CHARS`) and body (at most :data:`MAX_BODY_CHARS`) of a
-        notification of ``type_`` from ``context``; never raises (see :func:`fallback`)."""
+        notification of ``type_`` from ``context``, its times shown in the IANA zone ``time_zone_name`` (the
+        recipient's; None or a name that is no zone: UTC, see :func:`time_zone`); never raises (see
+        :func:`fallback`)."""
         type_ = NotificationType(type_)
         title_t, body_t = self._compiled[type_]
+        variables = {**context, ZONE_VAR: time_zone(time_zone_name)}
         try:
-            title = _one_line(title_t.render(context))
-            body = body_t.render(context).strip()
+            title = _one_line(title_t.render(variables))
+            body = body_t.render(variables).strip()
         except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             _log.warning("notify.template_failed", type=type_.value, error=type(exc).__name__)
             return fallback(type_, context)

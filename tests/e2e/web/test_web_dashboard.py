@@ -213,6 +213,11 @@ def test_paper_order_from_a_new_account_shows_the_position(open_tab) -> None:  #
     form = page.locator("#order-form")
     expect(form).to_be_visible()
     expect(page.locator("#kpi-equity")).to_have_text("$10,000.00")
+    # the bundled stocks are offered as TICKER/USD, the symbol the orders API trades them as
+    expect(form.locator('optgroup[label="Stocks"] option[value="AAPL/USD"]')).to_have_count(1)
+    form.get_by_label("Symbol").select_option("AAPL/USD")
+    expect(form.get_by_role("button", name="Buy AAPL/USD")).to_be_visible()
+    expect(page.locator("#order-last")).not_to_have_text("–")  # priced by the stock series AAPL
     form.get_by_label("Symbol").select_option("BTC/USDT")
     form.get_by_label("Quantity").fill("0")
     form.get_by_role("button", name="Buy BTC/USDT").click()

@@ -241,3 +241,20 @@ async def test_drain_sends_batch_after_batch_until_nothing_is_due() -> None:
     assert (summary.claimed, summary.sent) == (10, 10)
     assert len(email.sent) == 5
     assert (await service.drain(clock=lambda: T0)).claimed == 0
+
+
+async def test_each_recipient_reads_the_time_in_their_own_zone_and_the_data_keeps_iso() -> None:
+    outbox = MemoryOutbox()
+    berta = Recipient("berta", True, time_zone="Europe/Berlin")
+    odd = Recipient("odd", True, time_zone="Mars/Olympus")  # bad input: a stored zone name that is no zone
+    service = NotificationService(outbox, Directory(berta, odd), {}, CONFIG)  # type: ignore[arg-type]
+    at = datetime(2022, 7, 6, 4, tzinfo=UTC)
+    requests = [
+        NotificationRequest(u, NotificationType.PRICE_ALERT, "a1", {"symbol": "BTC/USDT", "at": at})
+        for u in ("berta", "odd")
+    ]
+    assert await service.enqueue(requests, now=T0) == 2
+    by_user = {r.notification.user_id: r.notification for r in outbox.rows}
+    assert by_user["berta"].body.endswith("At: 2022-07-06 06:00 CEST")
+    assert by_user["odd"].body.endswith("At: 2022-07-06 04:00 UTC")
+    assert by_user["berta"].data["at"] == by_user["odd"].data["at"] == "2022-07-06T04:00:00+00:00"

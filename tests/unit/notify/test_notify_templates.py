@@ -1,13 +1,26 @@
 """Templates: every type renders plain text from its context; missing keys, wrong shapes and broken templates never
 fail a notification (bad input: an empty context, a string where a list belongs, template syntax inside values, a
-template that raises, oversized values)."""
+template that raises, oversized values); times read as people write them, in the recipient's time zone (bad input:
+a zone name that is no zone, a path as a zone name, naive and non-ISO times, a date without a time)."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tsbot.notify.models import NotificationType
-from tsbot.notify.templates import LABELS, MAX_BODY_CHARS, MAX_TITLE_CHARS, MISSING, Templates, fallback
+from tsbot.notify.templates import (
+    LABELS,
+    MAX_BODY_CHARS,
+    MAX_TITLE_CHARS,
+    MISSING,
+    Templates,
+    fallback,
+    human_time,
+    time_zone,
+)
 
 SIGNAL = {
     "symbol": "BTC/USDT",
@@ -121,7 +134,7 @@ def test_a_series_first_signal_and_the_monitors_names_read_well() -> None:
     assert out.title == "ETH/USDT 4h: new → SELL"
     assert "changed to SELL." in out.body and "from" not in out.body
     assert "Stop-loss: 3900\nTake-profit: 3500, 3300.5\n" in out.body and out.body.endswith(
-        "At: 2024-01-01T08:00:00+00:00"
+        "At: 2024-01-01 08:00 UTC"
     )
     alert = {
         "symbol": "BTC/USDT",
@@ -131,3 +144,76 @@ def test_a_series_first_signal_and_the_monitors_names_read_well() -> None:
         "at": "2024-01-02",
     }
     assert Templates().render(NotificationType.PRICE_ALERT, alert).body.endswith("At: 2024-01-02")
+
+
+def test_times_are_shown_in_utc_when_no_zone_is_given() -> None:
+    out = Templates().render(NotificationType.SIGNAL_CHANGED, SIGNAL)
+    assert out.body.endswith("At: 2024-01-01 10:00 UTC") and "T10:00:00" not in out.body
+
+
+@pytest.mark.parametrize(
+    ("type_", "context", "line"),
+    [
+        (
+            NotificationType.SIGNAL_CHANGED,
+            {"changed_at": "2022-07-06T04:00:00+00:00"},
+            "At: 2022-07-06 06:00 CEST",
+        ),
+        (NotificationType.SIGNAL_CHANGED, {"as_of": "2022-01-06T04:00:00+00:00"}, "At: 2022-01-06 05:00 CET"),
+        (
+            NotificationType.TRADE_EXECUTED,
+            {"executed_at": "2022-07-06T22:30:00Z"},
+            "At: 2022-07-07 00:30 CEST",
+        ),
+        (
+            NotificationType.PRICE_ALERT,
+            {"triggered_at": "2022-07-06T04:00:00+00:00"},
+            "At: 2022-07-06 06:00 CEST",
+        ),
+        (NotificationType.PRICE_ALERT, {"at": "2022-07-06T04:00:00+00:00"}, "At: 2022-07-06 06:00 CEST"),
+        (
+            NotificationType.APPROVAL_NEEDED,
+            {"summary": "BUY 1 BTC/USDT", "expires_at": "2022-07-06T04:15:00+00:00"},
+            "Decide before 2022-07-06 06:15 CEST.",
+        ),
+    ],
+    ids=["signal-summer", "signal-winter", "trade-next-day", "alert-triggered", "alert-at", "approval"],
+)
+def test_a_berlin_user_reads_times_in_berlin(
+    type_: NotificationType, context: dict[str, str], line: str
+) -> None:
+    out = Templates().render(type_, context, time_zone_name="Europe/Berlin")
+    assert line in out.body.splitlines()
+
+
+@pytest.mark.parametrize("bad", ["Mars/Olympus", "../../etc/passwd", "not a zone", ""], ids=repr)
+def test_a_zone_name_that_is_no_zone_falls_back_to_utc(bad: str) -> None:
+    # bad input: the zone name, as a profile stored before a zone was renamed or a row edited by hand might hold it
+    out = Templates().render(NotificationType.SIGNAL_CHANGED, SIGNAL, time_zone_name=bad)
+    assert out.body.endswith("At: 2024-01-01 10:00 UTC") and out.title == "BTC/USDT 1h: HOLD → BUY"
+
+
+def test_a_trailing_space_still_names_the_zone() -> None:
+    assert time_zone("Europe/Berlin ") == ZoneInfo("Europe/Berlin")
+    assert time_zone("Mars/Olympus") is UTC and time_zone(None) is UTC  # bad input: no such zone, no name
+
+
+@pytest.mark.parametrize(
+    ("value", "zone", "shown"),
+    [
+        (datetime(2022, 7, 6, 4, tzinfo=UTC), "America/New_York", "2022-07-06 00:00 EDT"),
+        ("2022-07-06T04:00:00", "Europe/Berlin", "2022-07-06 06:00 CEST"),  # naive: UTC
+        ("2022-07-06T04:00:00+02:00", "UTC", "2022-07-06 02:00 UTC"),
+        (
+            "2022-07-06T04:00:00+00:00",
+            "America/Sao_Paulo",
+            "2022-07-06 01:00 UTC-03",
+        ),  # no letter abbreviation
+        ("2024-01-02", "Asia/Tokyo", "2024-01-02"),  # a date alone is not moved to another day
+        ("next Tuesday", "Europe/Berlin", "next Tuesday"),  # bad input: not ISO 8601
+        (None, "Europe/Berlin", MISSING),
+    ],
+    ids=["datetime", "naive", "offset", "numeric-abbreviation", "date-only", "not-iso", "none"],
+)
+def test_human_time(value: object, zone: str, shown: str) -> None:
+    assert human_time(value, time_zone(zone)) == shown

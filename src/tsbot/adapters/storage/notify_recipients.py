@@ -1,6 +1,6 @@
 """Who notifications go to, read from the ``users`` and ``telegram_links`` tables
 (:class:`~tsbot.notify.ports.RecipientDirectory`): whether the account is active, its confirmed email address, its
-linked Telegram chat, and its notification preferences."""
+linked Telegram chat, its notification preferences and its time zone."""
 
 from __future__ import annotations
 
@@ -51,11 +51,13 @@ class SqlRecipientDirectory:
                     m = row._mapping
                     active = bool(m["is_active"]) and (m["active_until"] is None or at < m["active_until"])
                     use_email = bool(m["email_verified"]) or not self._require_verified
+                    prefs = Preferences.from_json(m["preferences"])
                     found[m["id"]] = Recipient(
                         user_id=m["id"],
                         active=active,
                         email=m["email"] if use_email else None,
                         telegram_chat_id=None if m["chat_id"] is None else int(m["chat_id"]),
-                        preferences=dict(Preferences.from_json(m["preferences"]).notifications),
+                        preferences=dict(prefs.notifications),
+                        time_zone=prefs.time_zone,
                     )
         return found

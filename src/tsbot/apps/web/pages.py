@@ -20,6 +20,10 @@ Security: the pages carry :data:`PAGE_CSP` (scripts, styles, images and connecti
 router declares it in its ``page_csp`` attribute (path -> policy), which :func:`tsbot.apps.api.app.create_app`
 gives to its security-headers middleware; other paths keep the API's ``default-src 'none'``.
 
+Rate limit: static files do not count against the API's per-client ``requests_per_hour`` (a page load fetches a
+dozen of them, answered from memory); the router declares ``/static/`` in ``rate_limit_exempt_prefixes``, which
+``create_app`` gives to its rate-limit middleware. The pages themselves and every API call still count.
+
 Static files are read once when the router is built (``plotly.min.js``, 4.8 MB, on its first request) and served
 from memory, gzip-compressed when the browser accepts it. Their URLs carry a content version (``?v=...``); an
 answer to the current version may be cached for a year (``immutable``), any other for no time at all.
@@ -83,9 +87,11 @@ _GZIP_MIN_BYTES: Final = 1_024
 
 class WebRouter(APIRouter):
     """An :class:`~fastapi.APIRouter` that declares the Content-Security-Policy of its pages (``page_csp``: exact
-    path -> policy) for the app's security-headers middleware."""
+    path -> policy) for the app's security-headers middleware, and the path prefixes the API's per-client request
+    limit leaves alone (``rate_limit_exempt_prefixes``: the static files)."""
 
     page_csp: dict[str, str]
+    rate_limit_exempt_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +226,7 @@ def _page_route(env: Environment, template: str, page: str) -> Callable[[], Awai
 
 def web_router() -> WebRouter:
     """The dashboard's pages (:data:`PAGES`, left out of the OpenAPI schema) and ``/static/{name}``, with their
-    Content-Security-Policy in ``page_csp``.
+    Content-Security-Policy in ``page_csp`` and ``/static/`` in ``rate_limit_exempt_prefixes``.
 
     Raises:
         FileNotFoundError: the package's static folder or plotly's bundle is missing (a broken installation).
@@ -229,6 +235,7 @@ def web_router() -> WebRouter:
     env = _environment(assets)
     router = WebRouter(tags=["web"], include_in_schema=False)
     router.page_csp = dict.fromkeys(PAGES, PAGE_CSP)
+    router.rate_limit_exempt_prefixes = (STATIC_PREFIX + "/",)
     for path, template in PAGES.items():
         page = template.removesuffix(".html")
         router.add_api_route(

@@ -462,12 +462,11 @@
     await loadOverview();
     if (TS.can("read_signals")) await loadWatchlist();
     else $("#watch-body").replaceChildren(h("tr", null, h("td", { colspan: 5 }, emptyState("Signals are not available to your role"))));
-    const tradable = [...state.overview.keys()].filter((s) => s.includes("/")).sort();
     const lastPrice = (symbol) => {
       const item = state.overview.get(symbol);
       return item ? item.last_price : null;
     };
-    const trading = TS.trade.init({ symbols: tradable, lastPrice, select: selectSymbol }).catch((err) => toast(err.message, "error", "Portfolio unavailable."));
+    const trading = TS.trade.init({ markets: state.overview, lastPrice, select: selectSymbol }).catch((err) => toast(err.message, "error", "Portfolio unavailable."));
     TS.panels.providers();
     const saved = localStorage.getItem(SYMBOL_KEY);
     const shown = [...state.rows.values()].map(rowSymbol);

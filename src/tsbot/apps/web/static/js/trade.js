@@ -1,6 +1,6 @@
 /* tsbot web: paper trading on the dashboard. The portfolio's figures (GET /api/v1/portfolios/{id}), its open
- * positions and orders, the order ticket (POST /api/v1/orders), cancelling a resting order, and the "create paper
- * account" flow for a user without a portfolio (POST /api/v1/portfolios, then .../deposit). */
+ * positions and orders, the order ticket (POST /api/v1/orders: crypto pairs, stocks as TICKER/USD), cancelling a resting
+ * order, and the "create paper account" flow for a user without a portfolio (POST /api/v1/portfolios, .../deposit). */
 (function () {
   "use strict";
   const { api, h, $, fmt, toast, busy, showError, pill, emptyState, confirmDialog, formDialog } = window.TS;
@@ -40,6 +40,15 @@
   function split(symbol) {
     const [base, quote] = String(symbol).split("/");
     return { base, quote: quote || "" };
+  }
+  /** Order symbol of a market symbol: a pair as it is, a stock in dollars (AAPL -> AAPL/USD, as the orders API prices it). */
+  function orderSymbol(symbol) {
+    return !symbol.includes("/") && state.ctx?.markets.get(symbol)?.asset_class === "stock" ? `${symbol}/USD` : symbol;
+  }
+  /** Market symbol (watchlist, chart) of an order symbol: AAPL/USD -> AAPL for a known stock, anything else as it is. */
+  function marketSymbol(symbol) {
+    const { base, quote } = split(symbol);
+    return quote === "USD" && !state.ctx?.markets.has(symbol) && state.ctx?.markets.get(base)?.asset_class === "stock" ? base : symbol;
   }
   function balance(asset) {
     const b = state.detail && state.detail.balances.find((x) => x.asset === asset);
@@ -95,7 +104,7 @@
         const pnlPct = cost ? (Number(p.unrealised_pnl) / cost) * 100 : null;
         return h(
           "tr",
-          { class: "row-clickable", dataset: { symbol: p.symbol }, onclick: () => state.ctx.select(p.symbol) },
+          { class: "row-clickable", dataset: { symbol: p.symbol }, onclick: () => state.ctx.select(marketSymbol(p.symbol)) },
           h("td", null, h("div", { class: "sym" }, h("strong", null, p.symbol), h("small", null, qty < 0 ? "Short" : "Long"))),
           h("td", { class: "num" }, fmt.qty(p.quantity)),
           h("td", { class: "num" }, fmt.price(p.average_entry)),
@@ -148,7 +157,7 @@
   function renderTicketInfo() {
     const symbol = els.symbol.value;
     const { base, quote } = split(symbol);
-    const last = state.ctx ? state.ctx.lastPrice(symbol) : null;
+    const last = state.ctx ? state.ctx.lastPrice(marketSymbol(symbol)) : null;
     $("#order-last").textContent = last === null ? "–" : fmt.price(last);
     const qty = Number(els.qty.value);
     const px = els.type.value === "market" ? last : Number(els.price.value) || last;
@@ -347,17 +356,25 @@
     });
   }
 
-  /** Offer ``symbol`` in the ticket (when tradable) and show its figures. */
+  /** Offer the market symbol ``symbol`` (AAPL as AAPL/USD) in the ticket when tradable, and show its figures. */
   function setSymbol(symbol) {
-    if ([...els.symbol.options].some((o) => o.value === symbol)) els.symbol.value = symbol;
+    if ([...els.symbol.options].some((o) => o.value === orderSymbol(symbol))) els.symbol.value = orderSymbol(symbol);
     renderTicketInfo();
   }
 
-  /** Wire the panel. ctx: {symbols: tradable BASE/QUOTE symbols, lastPrice(symbol), select(symbol)}. */
+  /** The ticket's symbols: the market's crypto pairs and its stocks as TICKER/USD, in a group each. */
+  function symbolOptions(markets) {
+    const pairs = [...markets.keys()].filter((s) => s.includes("/")).sort();
+    const stocks = [...markets.keys()].map(orderSymbol).filter((s) => !pairs.includes(s) && s.includes("/")).sort();
+    const group = (label, list) => h("optgroup", { label }, list.map((s) => h("option", { value: s }, s)));
+    return [group("Crypto", pairs), group("Stocks", stocks)].filter((g) => g.children.length);
+  }
+
+  /** Wire the panel. ctx: {markets: market symbol -> overview item (Map), lastPrice(market symbol), select(market symbol)}. */
   function init(ctx) {
     state.ctx = ctx;
     state.clientId = newClientId();
-    els.symbol.replaceChildren(...ctx.symbols.map((s) => h("option", { value: s }, s)));
+    els.symbol.replaceChildren(...symbolOptions(ctx.markets));
     els.form.addEventListener("submit", placeOrder);
     els.form.addEventListener("input", renderTicketInfo);
     els.form.addEventListener("change", renderTicketInfo);
