@@ -8,11 +8,10 @@ works every order of that symbol against the bar, in this order:
    the slippage.
 2. Stop-loss legs (reduce-only STOP orders) before take-profits when ``stop_first`` (the engine's default for a bar
    that touches both); a stop the open gapped through fills at the open.
-3. Limit orders: a buy fills when ``low <= price`` at ``min(open, price)`` (a gap down fills at the better open),
-   a sell mirrored; no slippage, maker fee.
-4. Stop orders: a buy triggers when ``high >= stop`` and fills at ``max(open, stop)`` plus slippage, taker fee.
-   A stop-limit becomes a limit order at its trigger and can fill from the next bar (in the same bar only when the
-   open already gapped through the trigger).
+3. Limit orders at their price, or at the better open a gap gives; no slippage, maker fee.
+4. Stop orders at their stop, or at the worse open a gap gives, plus slippage; taker fee. A stop-limit becomes a
+   limit order at its trigger and can fill from the next bar (in the same bar only when the open already gapped
+   through the trigger). The prices are :mod:`tsbot.trading.paper_fills`'s.
 
 Bracket legs (``parent_id`` set) are held until their parent entry has filled, and work from the bar after that
 fill, as the engine checks a position opened at a close from the next bar. Legs that share an ``oco_group`` close
@@ -21,20 +20,17 @@ the others. A bar with a NaN price or no volume fills nothing.
 
 With ``FillAt.CLOSE`` a market order fills at once at the last close received (the engine's ``--fill close``).
 
-Balances are spot balances per asset: a buy needs the quote currency for price, fee and slippage; a sell needs the
-base asset (a sell of more than is held is refused). Fees are charged in the quote currency.
+Balances, funds checks and what resting orders reserve live in the spot wallet (:mod:`tsbot.trading.paper_wallet`);
+:class:`Bar` and :class:`PaperCosts` can be imported from here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from tsbot.core.errors import ExchangeError
-from tsbot.market.models import CandleFrame
 from tsbot.trading.models import (
     Balance,
     BrokerOrder,
@@ -44,48 +40,23 @@ from tsbot.trading.models import (
     Order,
     OrderRejectedError,
     OrderRequest,
-    OrderSide,
     OrderStatus,
     OrderType,
 )
 from tsbot.trading.orders import prepare_order, round_to_step
+from tsbot.trading.paper_fills import (
+    Bar,
+    broker_order,
+    limit_fill_price,
+    open_fill,
+    stop_fill_price,
+    stop_through_open,
+    stop_touched,
+    work_rank,
+)
+from tsbot.trading.paper_wallet import PaperCosts, SpotWallet
 
-_BPS = Decimal(10_000)
-
-
-@dataclass(frozen=True, slots=True)
-class PaperCosts:
-    """Fees and slippage in basis points (10 bps = 0.1 %), as in the backtest's ``BacktestConfig``."""
-
-    taker_fee_bps: Decimal = Decimal(10)
-    maker_fee_bps: Decimal = Decimal(10)
-    slippage_bps: Decimal = Decimal(0)
-    fill_at_close: bool = False
-    stop_first: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """One closed candle: open time (UTC) and prices in the quote currency."""
-
-    open_at: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-
-    @classmethod
-    def of(cls, frame: CandleFrame, i: int) -> Bar:
-        """Row ``i`` of a candle frame (open time in ms since the epoch, UTC)."""
-        return cls(
-            datetime.fromtimestamp(int(frame.open_time_ms[i]) / 1000, UTC),
-            float(frame.open[i]),
-            float(frame.high[i]),
-            float(frame.low[i]),
-            float(frame.close[i]),
-            float(frame.volume[i]),
-        )
+__all__ = ["Bar", "PaperBroker", "PaperCosts"]
 
 
 class PaperBroker:
@@ -111,8 +82,8 @@ class PaperBroker:
         self.name = "paper"
         self.account = account
         self._rules = dict(rules)
-        self._free: dict[str, Decimal] = {a: Decimal(v) for a, v in balances.items()}
         self._costs = costs or PaperCosts()
+        self._wallet = SpotWallet(balances, self._costs)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._orders: dict[str, Order] = {}
         self._live: dict[str, Order] = {}  # orders not final yet (pruned as they end): what each bar works
@@ -145,7 +116,7 @@ class PaperBroker:
         rules = await self.market_rules(request.symbol)
         last = self._last.get(request.symbol)
         request = prepare_order(request, rules, Decimal(repr(last.close)) if last else None)
-        self._check_funds(request, last)
+        self._wallet.check(request, Decimal(repr(last.close)) if last else None, self._open())
         order = Order(request)
         order.broker_order_id = f"P-{request.client_order_id}"
         now = self._clock()
@@ -178,10 +149,9 @@ class PaperBroker:
         return [self._report(o) for o in self._open() if (symbol is None or o.request.symbol == symbol)]
 
     async def balances(self) -> list[Balance]:
-        locked = self._locked()
-        assets = set(self._free) | set(locked)
-        out = [Balance(a, self._free.get(a, Decimal(0)), locked.get(a, Decimal(0))) for a in sorted(assets)]
-        return [b for b in out if b.total != 0]
+        """Non-zero balances per asset, by name: ``locked`` is what working buy orders reserve, ``free`` the rest
+        of what is held (:meth:`SpotWallet.balances <tsbot.trading.paper_wallet.SpotWallet.balances>`)."""
+        return self._wallet.balances(self._open())
 
     async def positions(self) -> list[BrokerPosition]:
         return []
@@ -225,7 +195,7 @@ class PaperBroker:
     def seed_price(self, symbol: str, bar: Bar) -> None:
         """Make ``bar`` the last price of ``symbol`` without working any order against it (a restart, where the
         bar was worked before)."""
-        if self._traded(bar):
+        if bar.traded:
             self._last[symbol] = bar
 
     def last_close(self, symbol: str) -> Decimal | None:
@@ -234,8 +204,8 @@ class PaperBroker:
         return None if last is None else Decimal(repr(last.close))
 
     def credit(self, asset: str, amount: Decimal) -> None:
-        """Add ``amount`` (negative: take it) to the free balance of ``asset``: a deposit or a withdrawal."""
-        self._free[asset] = self._free.get(asset, Decimal(0)) + amount
+        """Add ``amount`` (negative: take it) to what the account holds of ``asset``: a deposit or a withdrawal."""
+        self._wallet.credit(asset, amount)
 
     def continue_numbering(self, fills_made: int) -> None:
         """Number new fills after the ``fills_made`` the account made before a restart (``PF<n>`` stays unique)."""
@@ -252,7 +222,7 @@ class PaperBroker:
         ``stop_first``, then limits) fill at the open. Legs armed by a fill at this open wait for :meth:`close_bar`,
         so a caller can place an entry's protective orders between the two calls, as a bot does on a fill."""
         made: list[Fill] = []
-        if not self._traded(bar):
+        if not bar.traded:
             return made
         o = Decimal(repr(bar.open))
         for order in self._working(symbol, bar.open_at, before=True):
@@ -267,7 +237,7 @@ class PaperBroker:
         """The rest of ``bar``: working orders against its high and low (see the module docstring), then the bar
         becomes the symbol's last price."""
         made: list[Fill] = []
-        traded = self._traded(bar)
+        traded = bar.traded
         if traded:
             o, h, lo = Decimal(repr(bar.open)), Decimal(repr(bar.high)), Decimal(repr(bar.low))
             for order in self._working(symbol, bar.open_at):
@@ -310,20 +280,7 @@ class PaperBroker:
         live = [o for o in self._open() if o.request.symbol == symbol and self._armed(o, at, before)]
         if self._works_from:
             live = [o for o in live if self._works_from.get(o.client_order_id, at) <= at]
-
-        def rank(o: Order) -> int:
-            t = o.request.order_type
-            if t is OrderType.MARKET:
-                return 0
-            if o.request.reduce_only and t is OrderType.STOP:
-                return 1 if self._costs.stop_first else 3
-            return 2 if t is OrderType.LIMIT else 3
-
-        return sorted(live, key=rank)
-
-    @staticmethod
-    def _traded(bar: Bar) -> bool:
-        return all(math.isfinite(p) for p in (bar.open, bar.high, bar.low, bar.close)) and bar.volume > 0
+        return sorted(live, key=lambda o: work_rank(o.request, self._costs.stop_first))
 
     def _armed(self, order: Order, at: datetime, before: bool = False) -> bool:
         parent = order.request.parent_id
@@ -340,30 +297,27 @@ class PaperBroker:
         r = order.request
         if r.order_type is OrderType.MARKET:
             return self._market_fill(order, o, at)
-        buy = r.side is OrderSide.BUY
-        if r.order_type is OrderType.LIMIT:
-            assert r.price is not None
-            if (o <= r.price) if buy else (o >= r.price):
-                return self._fill(order, o, order.remaining_qty, False, at, (at, False))
+        hit = open_fill(r, o)
+        if hit is None:
             return None
-        if r.order_type is OrderType.STOP:
-            assert r.stop_price is not None
-            if (o >= r.stop_price) if buy else (o <= r.stop_price):
-                return self._fill(order, self._slipped(o, r.side), order.remaining_qty, True, at, (at, False))
-        return None
+        px, taker = hit
+        px = self._wallet.slipped(px, r.side) if taker else px
+        return self._fill(order, px, order.remaining_qty, taker, at, (at, False))
 
     def _market_fill(self, order: Order, px: Decimal, at: datetime) -> Fill | None:
         """A market order at ``px`` before slippage; a buy by quote amount gets the quantity that amount pays for,
         fee included, rounded down to the lot. Its bracket legs work from this bar on."""
         r = order.request
-        price = self._slipped(px, r.side)
+        price = self._wallet.slipped(px, r.side)
         qty = order.remaining_qty
         if r.quote_qty is not None:
-            rate = self._costs.taker_fee_bps / _BPS
+            rate = self._wallet.fee_ratio(True)
             qty = round_to_step(r.quote_qty / (price * (1 + rate)), self._rules[r.symbol].lot_size)
             if qty <= 0 or qty < self._rules[r.symbol].min_qty:
                 order.move(
-                    OrderStatus.CANCELLED, at, f"{r.quote_qty} {_quote(r)} buys less than the minimum lot"
+                    OrderStatus.CANCELLED,
+                    at,
+                    f"{r.quote_qty} {r.symbol.split('/', 1)[1]} buys less than the minimum lot",
                 )
                 return None
             order.request = r.with_(qty=qty)  # the venue sets the quantity of a buy by amount
@@ -371,38 +325,28 @@ class PaperBroker:
 
     def _try(self, order: Order, o: Decimal, h: Decimal, lo: Decimal, at: datetime) -> Fill | None:
         r = order.request
-        buy = r.side is OrderSide.BUY
         if r.order_type is OrderType.LIMIT or (
             r.order_type is OrderType.STOP_LIMIT and self._is_triggered(order, o)
         ):
-            assert r.price is not None
-            if (lo <= r.price) if buy else (h >= r.price):
-                px = min(o, r.price) if buy else max(o, r.price)
-                return self._fill(order, px, order.remaining_qty, False, at, (at, False))
-            return None
-        assert r.stop_price is not None
-        touched = (h >= r.stop_price) if buy else (lo <= r.stop_price)
-        if not touched:
+            px = limit_fill_price(r, o, h, lo)
+            return None if px is None else self._fill(order, px, order.remaining_qty, False, at, (at, False))
+        if not stop_touched(r, h, lo):
             return None
         if r.order_type is OrderType.STOP_LIMIT:
             self._triggered.add(r.client_order_id)  # a limit order from the next bar
             return None
-        px = max(o, r.stop_price) if buy else min(o, r.stop_price)
-        return self._fill(order, self._slipped(px, r.side), order.remaining_qty, True, at, (at, False))
+        px = self._wallet.slipped(stop_fill_price(r, o), r.side)
+        return self._fill(order, px, order.remaining_qty, True, at, (at, False))
 
     def _is_triggered(self, order: Order, o: Decimal) -> bool:
         """Whether a stop-limit works as a limit in this bar: triggered earlier, or the open gapped through."""
         r = order.request
         if r.client_order_id in self._triggered:
             return True
-        assert r.stop_price is not None
-        if (o >= r.stop_price) if r.side is OrderSide.BUY else (o <= r.stop_price):
+        if stop_through_open(r, o):
             self._triggered.add(r.client_order_id)
             return True
         return False
-
-    def _slipped(self, px: Decimal, side: OrderSide) -> Decimal:
-        return px * (1 + side.sign * self._costs.slippage_bps / _BPS)
 
     def _fill(
         self,
@@ -413,33 +357,15 @@ class PaperBroker:
         at: datetime,
         legs_from: tuple[datetime, bool],
     ) -> Fill | None:
-        """Fill ``qty`` at ``px``; ``legs_from`` (bar open time, same bar too) arms an entry's bracket legs."""
+        """Fill ``qty`` at ``px``; ``legs_from`` (bar open time, same bar too) arms an entry's bracket legs. An
+        order the wallet cannot pay for now is cancelled with the reason."""
         r = order.request
-        base, quote = r.symbol.split("/", 1)
-        rate = (self._costs.taker_fee_bps if taker else self._costs.maker_fee_bps) / _BPS
-        fee = qty * px * rate
-        if r.side is OrderSide.BUY:
-            cost = qty * px + fee
-            if self._free.get(quote, Decimal(0)) < cost:
-                order.move(OrderStatus.CANCELLED, at, f"not enough {quote} at fill time: needs {cost:f}")
-                return None
-            self._free[quote] = self._free.get(quote, Decimal(0)) - cost
-            self._free[base] = self._free.get(base, Decimal(0)) + qty
-        else:
-            held = self._free.get(base, Decimal(0))
-            if held < qty and not r.reduce_only:
-                order.move(OrderStatus.CANCELLED, at, f"not enough {base} at fill time: holds {held}")
-                return None
-            if held < qty:
-                qty = held  # a protective leg closes what is left
-                if qty <= 0:
-                    order.move(
-                        OrderStatus.CANCELLED, at, f"nothing left to sell: {base} position already closed"
-                    )
-                    return None
-                fee = qty * px * rate
-            self._free[base] = held - qty
-            self._free[quote] = self._free.get(quote, Decimal(0)) + qty * px - fee
+        settled = self._wallet.settle(r, px, qty, taker)
+        if isinstance(settled, str):
+            order.move(OrderStatus.CANCELLED, at, settled)
+            return None
+        qty, fee = settled
+        quote = r.symbol.split("/", 1)[1]
         self._seq += 1
         fill = Fill(f"PF{self._seq}", r.client_order_id, r.symbol, r.side, qty, px, fee, quote, at)
         order.add_fill(fill)
@@ -455,7 +381,7 @@ class PaperBroker:
     def _settle_group(self, filled: Order, at: datetime) -> None:
         """After a leg of an OCO group fills: shrink the other legs to the base still held, cancel them when none."""
         base = filled.request.symbol.split("/", 1)[0]
-        held = self._free.get(base, Decimal(0))
+        held = self._wallet.held(base)
         for other in self._open():
             if other is filled or other.request.oco_group != filled.request.oco_group or other.status.final:
                 continue
@@ -464,61 +390,5 @@ class PaperBroker:
             elif other.request.qty - other.filled_qty > held:
                 other.request = other.request.with_(qty=other.filled_qty + held)
 
-    def _check_funds(self, request: OrderRequest, last: Bar | None) -> None:
-        base, quote = request.symbol.split("/", 1)
-        if request.side is OrderSide.SELL:
-            held = self._free.get(base, Decimal(0))
-            if request.parent_id is None and request.qty > held:  # bracket legs wait for their entry
-                raise OrderRejectedError(
-                    f"cannot sell {request.qty.normalize():f} {base}: the account holds {held.normalize():f} {base}"
-                )
-            return
-        px = request.price or request.stop_price or (Decimal(repr(last.close)) if last else None)
-        fee = max(self._costs.taker_fee_bps, self._costs.maker_fee_bps) / _BPS
-        if request.quote_qty is not None:
-            need = request.quote_qty
-        elif px is None:
-            return
-        else:
-            need = request.qty * px * (1 + fee + self._costs.slippage_bps / _BPS)
-        free = self._free.get(quote, Decimal(0)) - self._locked().get(quote, Decimal(0))
-        if need > free:
-            raise OrderRejectedError(
-                f"not enough {quote}: the order needs about {need:.2f} and {max(free, Decimal(0)):.2f} is free"
-            )
-
-    def _locked(self) -> dict[str, Decimal]:
-        """Quote held by working buy limits and stops (what the venue would lock)."""
-        out: dict[str, Decimal] = {}
-        for o in self._open():
-            r = o.request
-            if o.status.final or r.side is not OrderSide.BUY or r.order_type is OrderType.MARKET:
-                continue
-            quote = r.symbol.split("/", 1)[1]
-            px = r.price or r.stop_price or Decimal(0)
-            out[quote] = out.get(quote, Decimal(0)) + o.remaining_qty * px
-        return out
-
     def _report(self, order: Order) -> BrokerOrder:
-        r = order.request
-        return BrokerOrder(
-            client_order_id=r.client_order_id,
-            broker_order_id=str(order.broker_order_id),
-            symbol=r.symbol,
-            side=r.side,
-            order_type=r.order_type,
-            status=order.status,
-            qty=r.qty,
-            filled_qty=order.filled_qty,
-            avg_fill_price=order.avg_fill_price,
-            price=r.price,
-            stop_price=r.stop_price,
-            fee=order.fees,
-            fills=tuple(self._fills.get(r.client_order_id, ())),
-            updated_at=order.history[-1].at if order.history else None,
-            reason=order.history[-1].reason if order.history else "",
-        )
-
-
-def _quote(request: OrderRequest) -> str:
-    return request.symbol.split("/", 1)[1]
+        return broker_order(order, self._fills.get(order.client_order_id, ()))

@@ -221,7 +221,7 @@ class PaperDesk:
         if not amount.is_finite() or amount <= 0:
             raise OrderRejectedError(f"a withdrawal must be a positive amount, got {amount}")
         asset = asset.upper()
-        free = {b.asset: b.free - b.locked for b in await self.balances()}.get(asset, Decimal(0))
+        free = {b.asset: b.free for b in await self.balances()}.get(asset, Decimal(0))
         if amount > free:
             raise OrderRejectedError(
                 f"cannot withdraw {amount.normalize():f} {asset}: {max(free, Decimal(0)).normalize():f} {asset} is free"

@@ -101,7 +101,11 @@ async def test_resting_limit_order_fills_from_later_candles(serve: Serve) -> Non
         placed = await place(api, me, pid, type="limit", quantity="1", price="95")
         assert placed.status_code == 201 and placed.json()["status"] == "open", placed.text
         shown = (await api.client.get(f"/api/v1/portfolios/{pid}", headers=me.headers)).json()
-        assert {b["asset"]: b["locked"] for b in shown["balances"]} == {"USDT": "95"}
+        # the 95 the order reserves is counted once: 905 free + 95 locked of the 1000 held, and so in the equity
+        assert [(b["asset"], b["free"], b["locked"], b["total"]) for b in shown["balances"]] == [
+            ("USDT", "905", "95", "1000")
+        ]
+        assert (shown["cash"], shown["equity"]) == ("1000", "1000")
         hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         await store_closes(services, "BTC/USDT", [97.0, 95.0], start=hour + timedelta(hours=1))  # low 94.05
         order = (await api.client.get(f"{ORDERS}/{placed.json()['order_id']}", headers=me.headers)).json()

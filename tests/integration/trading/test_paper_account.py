@@ -84,7 +84,7 @@ async def test_balances_and_resting_orders_survive_a_restart(services: Services)
     assert second.working == [resting.client_order_id]
     assert balances(await second.balances()) == {
         "BTC": (D(1), D(0)),
-        "USDT": (D("9899.9"), D(180)),  # 10000 - 100 - 0.1 fee; 2 x 90 held by the resting buy
+        "USDT": (D("9719.9"), D(180)),  # 10000 - 100 - 0.1 fee held; 2 x 90 of it reserved by the resting buy
     }
     # the 11:00 bar opened before the order was placed: its low of 85 must not fill it; the 12:00 bar does
     fills = await second.work(
@@ -146,3 +146,42 @@ async def test_a_cancelled_resting_order_frees_its_cash_after_a_restart(services
     assert cancelled.status is OrderStatus.CANCELLED
     assert balances(await restarted.balances()) == {"USDT": (D(1000), D(0))}
     assert (await desk(services, clock, bar(T0, 100, 101, 99, 100))).working == []
+
+
+def wallet(found: list) -> dict[str, tuple[D, D, D]]:
+    return {b.asset: (b.free, b.locked, b.total) for b in found}
+
+
+async def test_resting_orders_reserve_their_cash_once_before_and_after_a_rebuild(services: Services) -> None:
+    clock = Clock(T0 + HOUR)
+    last = bar(T0, 100, 101, 99, 100)
+    first = await desk(services, clock, last)
+    await first.deposit("USDT", D("1100.1"))
+    await first.place(order("buy", OrderSide.BUY, OrderType.MARKET, "1"))  # 100 + 0.1 fee: 1000 USDT left
+    dip = await first.place(order("dip", OrderSide.BUY, OrderType.LIMIT, "0.5", "100"))
+    assert dip.status is OrderStatus.OPEN  # no bar has worked it yet
+    ask = await first.place(order("ask", OrderSide.SELL, OrderType.LIMIT, "0.4", "150"))
+    assert ask.status is OrderStatus.OPEN
+    # the buy reserves 0.5 x 100 of the 1000 USDT held; the sell takes its BTC when it fills (checked then)
+    expected = {"BTC": (D(1), D(0), D(1)), "USDT": (D(950), D(50), D(1000))}
+    assert wallet(await first.balances()) == expected
+
+    rebuilt = await desk(services, clock, last)
+    assert sorted(rebuilt.working) == sorted([dip.client_order_id, ask.client_order_id])
+    assert wallet(await rebuilt.balances()) == expected  # not 1050 USDT: the reserve is counted once
+    # bad input: withdrawing the reserved cash, or more BTC than is held, is refused on the rebuilt desk
+    with pytest.raises(OrderRejectedError, match="950 USDT is free"):
+        await rebuilt.withdraw("USDT", D("950.01"))
+    with pytest.raises(OrderRejectedError, match="1 BTC is free"):
+        await rebuilt.withdraw("BTC", D("1.5"))
+    # bad input: a buy the free cash cannot pay for (the reserved 50 is not free)
+    with pytest.raises(OrderRejectedError, match="950.00 is free"):
+        await rebuilt.place(order("big", OrderSide.BUY, OrderType.LIMIT, "10", "99"))
+    await rebuilt.withdraw("USDT", D(900))
+    assert wallet(await rebuilt.balances())["USDT"] == (D(50), D(50), D(100))
+
+    again = await desk(services, clock, last)
+    assert wallet(await again.balances()) == {"BTC": (D(1), D(0), D(1)), "USDT": (D(50), D(50), D(100))}
+    cancelled = await again.cancel(dip.client_order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    assert wallet(await again.balances())["USDT"] == (D(100), D(0), D(100))
