@@ -308,7 +308,7 @@ class BotRunner:
     ) -> None:
         """Top the paper account up to the bot's capital in its quote currency (when the free balance is short)."""
         quote = sorted(series)[0].split("/", 1)[1] if "/" in sorted(series)[0] else "USD"
-        free = {x.asset: x.free - x.locked for x in await desk.balances()}.get(quote, Decimal(0))
+        free = {x.asset: x.free for x in await desk.balances()}.get(quote, Decimal(0))
         if free < capital:
             await desk.deposit(quote, capital - free, f"paper capital of bot {b.name}")
             await self._bots.add_event(
