@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 from monitor_data import import_crypto
+from tests.support.risk import OPEN_LIMITS as OPEN
 
 from tsbot.adapters.storage.bot_runs import SqlBotMemory
 from tsbot.apps.worker.runtime import build_bot_runner
@@ -23,21 +24,10 @@ from tsbot.trading.bots import ApprovalStatus, BotConfig, BotStatus
 from tsbot.trading.memory import MemoryOrderStore
 from tsbot.trading.paper import PaperBroker
 from tsbot.trading.replay import ReplayClock, paper_costs, paper_rules, replay
-from tsbot.trading.risk import RiskLimits
 from tsbot.trading.service import OrderService
 from tsbot.wiring import Services
 
 HOUR = timedelta(hours=1)
-#: Limits that let every signal through: the comparison is of the bar loop alone (risk has its own tests).
-OPEN = RiskLimits(
-    risk_per_trade_ratio=None,
-    max_position_ratio=Decimal(1),
-    max_open_positions=None,
-    max_leverage=None,
-    max_daily_loss_ratio=None,
-    cooldown_after_stop=None,
-    max_drawdown_ratio=None,
-)
 CAPITAL = Decimal(10_000)
 
 
@@ -139,7 +129,7 @@ async def test_paused_bot_opens_nothing_and_a_stopped_bot_winds_down(services: S
 
 async def test_approval_mode_waits_for_a_person(services: Services) -> None:
     (symbol,) = await import_crypto(services, 1)
-    bot = await paper_bot(services, symbol, approval=True, name="asks")
+    await paper_bot(services, symbol, approval=True, name="asks")
     end = await last_open(services, symbol)
     t = end - 300 * HOUR
     await build_bot_runner(services).run(t)

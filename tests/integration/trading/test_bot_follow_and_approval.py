@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import numpy as np
+from tests.support.risk import OPEN_LIMITS as LIMITS
 
 from tsbot.backtest.models import BacktestConfig
 from tsbot.market.models import CandleFrame
@@ -16,22 +17,12 @@ from tsbot.trading.bots import Approval, ApprovalStatus, BotConfig, approval_sum
 from tsbot.trading.models import MarketRules, OrderRequest, OrderStatus
 from tsbot.trading.paper import Bar, PaperBroker
 from tsbot.trading.replay import ReplayClock, paper_costs, replay
-from tsbot.trading.risk import RiskLimits
 from tsbot.trading.service import OrderService
 from tsbot.wiring import Services
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 HOUR_MS = 3_600_000
 RULES = {"BTC/USDT": MarketRules("BTC/USDT", D("0.01"), D("0.0001"), D("0.0001"), D("10"))}
-LIMITS = RiskLimits(
-    risk_per_trade_ratio=None,
-    max_position_ratio=D(1),
-    max_open_positions=None,
-    max_leverage=None,
-    max_daily_loss_ratio=None,
-    cooldown_after_stop=None,
-    max_drawdown_ratio=None,
-)
 
 
 def candles(rows: list[tuple[float, float, float, float]]) -> CandleFrame:

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from tests.support.risk import OPEN_LIMITS
 
 from tsbot.adapters.bundled import bundled_series, read_bundled_rows
 from tsbot.backtest.models import TRADE_FIELDS, BacktestConfig, BacktestResult, ExitReason
@@ -30,23 +31,12 @@ from tsbot.trading.models import MarketRules, OrderStatus
 from tsbot.trading.paper import PaperBroker
 from tsbot.trading.ports import OrderStore
 from tsbot.trading.replay import ReplayClock, ReplayResult, paper_costs, replay
-from tsbot.trading.risk import RiskLimits
 from tsbot.trading.service import OrderService
 
 F = {name: i for i, name in enumerate(TRADE_FIELDS)}
 FINE = Decimal("1e-12")
 HOUR_MS = 3_600_000
 WARMUP = 600
-#: Limits that let every signal through, so the comparison is of the fills alone (risk has its own tests).
-OPEN_LIMITS = RiskLimits(
-    risk_per_trade_ratio=None,
-    max_position_ratio=Decimal(1),
-    max_open_positions=None,
-    max_leverage=None,
-    max_daily_loss_ratio=None,
-    cooldown_after_stop=None,
-    max_drawdown_ratio=None,
-)
 REASONS = {
     ExitReason.STOP_LOSS: "stop_loss",
     ExitReason.TAKE_PROFIT: "take_profit",
