@@ -171,6 +171,8 @@ class AuditAction(StrEnum):
     TELEGRAM_CODE_ISSUED = "telegram.code_issued"
     TELEGRAM_LINKED = "telegram.linked"
     TELEGRAM_UNLINKED = "telegram.unlinked"
+    WEBHOOK_TOKEN_CREATED = "webhook_token.created"
+    WEBHOOK_TOKEN_DELETED = "webhook_token.deleted"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,15 @@ applied without restart here and picked up by another process over the database.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
 from cryptography.fernet import Fernet
 from tests.integration.api.conftest import PASSWORD, Api, Caller, Serve, random_ip, sign_in
 
-from tsbot.accounts.models import Role
+from tsbot.accounts.models import OPERATOR, Role
+from tsbot.apps.api import auth
 from tsbot.apps.api.admin_config import refresh_config
 from tsbot.apps.api.app import create_app
 from tsbot.apps.api.config_sections import SECRET_FIELDS
@@ -183,7 +185,9 @@ async def test_live_changes_reach_rate_limits_token_lifetime_and_log_level(
         )
         assert patched.status_code == 200, patched.text
         after = await api.client.get(f"{CONFIG}/app", headers=h)
-        # counted against the new limit (X-RateLimit-Limit is computed once by the middleware and still says 1000)
+        assert (
+            after.headers["X-RateLimit-Limit"] == "5000"
+        )  # the live limit, not the 1000 the app started with
         assert 1000 < int(after.headers["X-RateLimit-Remaining"]) < 5000
         login = await api.client.post(
             "/api/v1/auth/login", json={"email": admin.user.email, "password": PASSWORD}
@@ -193,6 +197,51 @@ async def test_live_changes_reach_rate_limits_token_lifetime_and_log_level(
         logged = await api.client.patch(f"{CONFIG}/logging", headers=h, json={"log_level": "ERROR"})
         assert logged.json()["changes"] == [{"key": "log_level", "old": "INFO", "new": "ERROR"}]
         assert logging.getLogger().level == logging.ERROR
+
+
+async def test_a_changed_request_limit_shows_in_the_headers_of_the_next_answers_and_their_429(
+    serve: Serve,
+) -> None:
+    """Bad input: requests past a limit lowered to 2 (refused with the new figure). A changed limit counts in a
+    window of its own (the storage key names the limit), so the count starts again after each change."""
+    async with serve(client_ip=random_ip()) as api:
+        admin = await sign_in(api, Role.ADMIN)
+        h = admin.headers
+        first = await api.client.get(f"{CONFIG}/app", headers=h)
+        assert first.headers["X-RateLimit-Limit"] == "1000"
+        raised = await api.client.patch(f"{CONFIG}/app", headers=h, json={"api": {"requests_per_hour": 40}})
+        assert raised.status_code == 200, raised.text
+        nxt = await api.client.get(f"{CONFIG}/app", headers=h)
+        assert (nxt.headers["X-RateLimit-Limit"], nxt.headers["X-RateLimit-Remaining"]) == ("40", "39")
+        lowered = await api.client.patch(f"{CONFIG}/app", headers=h, json={"api": {"requests_per_hour": 2}})
+        # the change itself was counted against the limit in force when it came
+        assert lowered.status_code == 200 and lowered.headers["X-RateLimit-Limit"] == "40"
+        answers = [await api.client.get(f"{CONFIG}/app", headers=h) for _ in range(3)]
+    heads = [
+        (a.status_code, a.headers["X-RateLimit-Limit"], a.headers["X-RateLimit-Remaining"]) for a in answers
+    ]
+    assert heads == [(200, "2", "1"), (200, "2", "0"), (429, "2", "0")]
+
+
+async def test_a_live_identity_cache_time_applies_to_the_next_identities_kept(serve: Serve) -> None:
+    """The app starts keeping identities 60 s; lowered to 0.3 s through the route, a deactivation made by another
+    process (the command line) takes effect within 0.3 s instead of a minute."""
+    async with serve(accounts={"identity_cache_seconds": 60}) as api:
+        admin = await sign_in(api, Role.ADMIN)
+        trader = await sign_in(api, Role.TRADER)
+        assert (await api.client.get("/api/v1/me", headers=trader.headers)).status_code == 200
+        patched = await api.client.patch(
+            f"{CONFIG}/app", headers=admin.headers, json={"accounts": {"identity_cache_seconds": 0.3}}
+        )
+        assert patched.json()["changes"] == [
+            {"key": "accounts.identity_cache_seconds", "old": 60.0, "new": 0.3}
+        ]
+        assert (await api.client.get("/api/v1/me", headers=trader.headers)).status_code == 200  # kept 0.3 s
+        await auth.accounts_of_app(api.app).deactivate(OPERATOR, trader.user.id)
+        assert (await api.client.get("/api/v1/me", headers=trader.headers)).status_code == 200
+        await asyncio.sleep(0.35)
+        gone = await api.client.get("/api/v1/me", headers=trader.headers)
+    assert gone.status_code == 403 and gone.json()["type"] == "account_inactive"
 
 
 async def test_config_routes_need_system_config(serve: Serve) -> None:

@@ -12,13 +12,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.integration.api.conftest import Api, Caller, Serve, sign_in
+from tests.integration.api.conftest import Api, Caller, Serve, closed_port, sign_in
 from tests.integration.api.test_api_errors import assert_error
 
 from tsbot.accounts.models import Role
-from tsbot.adapters.storage.backtest_jobs import JobStatus, SqlBacktestJobStore
-from tsbot.apps.api.backtests import INTERRUPTED, STALE_AFTER_S, run_backtest_job
+from tsbot.adapters.storage.backtest_jobs import SqlBacktestJobStore
 from tsbot.backtest.export import RESERVED_KEYS
+from tsbot.backtest.jobs import INTERRUPTED, STALE_AFTER_S, JobStatus, run_backtest_job
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.wiring import Services
 
@@ -224,9 +224,39 @@ async def test_a_crashing_job_is_marked_failed(serve: Serve, services: Services)
     async with serve() as api:
         owner = await sign_in(api)
     job = await store.create(owner.user.id, "sma_cross", {"symbols": ["BTC/USDT"]}, datetime.now(UTC))
-    await run_backtest_job(services, job.id)
+    await run_backtest_job(store, services, job.id)
     failed = await store.get(job.id)
     assert failed is not None and failed.status is JobStatus.FAILED
     assert failed.error is not None and failed.error.startswith("internal error: KeyError")
-    await run_backtest_job(services, job.id)  # a finished job is not run again
+    await run_backtest_job(store, services, job.id)  # a finished job is not run again
     assert (await store.get(job.id)) == failed
+
+
+async def test_a_job_past_its_time_limit_is_stopped_and_marked_failed(
+    serve: Serve, services: Services
+) -> None:
+    """Bad input: a time limit of 0 s (what a worker's one-hour limit does to a backtest that runs longer)."""
+    await store_candles(services)
+    store = SqlBacktestJobStore(services.db)
+    async with serve() as api:
+        owner = await sign_in(api)
+    job = await store.create(owner.user.id, "sma_cross", request_body(fill="open"), datetime.now(UTC))
+    await run_backtest_job(store, services, job.id, time_limit_s=0)
+    stopped = await store.get(job.id)
+    assert stopped is not None and stopped.status is JobStatus.FAILED and stopped.finished_at is not None
+    assert stopped.error == "stopped: the backtest ran past its time limit of 0 s"
+    assert await store.result(job.id) is None
+
+
+async def test_a_broker_that_does_not_answer_gets_503_and_the_job_is_failed(
+    serve: Serve, services: Services
+) -> None:
+    """Bad input: ``broker_url`` naming a Redis port nobody listens on (the job cannot reach any worker)."""
+    await store_candles(services)
+    async with serve(broker_url=f"redis://127.0.0.1:{closed_port()}/0") as api:
+        trader = await sign_in(api)
+        answer = await api.client.post(URL, json=request_body(), headers=trader.headers)
+        listed = await api.client.get(URL, headers=trader.headers)
+    assert_error(answer, 503, "temporarily_unavailable")
+    [job] = listed.json()["items"]
+    assert job["status"] == "failed" and job["error"].startswith("the job queue did not take the job")

@@ -276,6 +276,41 @@ async def test_webhook_tokens_and_the_mounted_webhook(serve: Serve) -> None:
     assert emptied.json()["total"] == 0
 
 
+async def test_webhook_token_creation_and_deletion_are_in_the_activity_log(serve: Serve) -> None:
+    """Who, what, when and from where, never the token. Bad input: another user deleting the token and a delete of
+    an unknown id (404s: nothing done, nothing recorded)."""
+    async with serve(client_ip="198.51.100.7") as api:
+        owner = await sign_in(api)
+        other = await sign_in(api)
+        admin = await sign_in(api, Role.ADMIN)
+        before = datetime.now(UTC)
+        created = (await api.client.post(TOKENS, json={"label": "breakout"}, headers=owner.headers)).json()
+        assert (
+            await api.client.delete(f"{TOKENS}/{created['id']}", headers=other.headers)
+        ).status_code == 404
+        assert (await api.client.delete(f"{TOKENS}/{'0' * 32}", headers=owner.headers)).status_code == 404
+        deleted = await api.client.delete(f"{TOKENS}/{created['id']}", headers=owner.headers)
+        after = datetime.now(UTC)
+        log = await api.client.get(
+            "/api/v1/admin/activity",
+            params={"action": ["webhook_token.created", "webhook_token.deleted"]},
+            headers=admin.headers,
+        )
+    assert deleted.status_code == 204 and log.status_code == 200, log.text
+    entries = log.json()["items"]
+    assert [e["action"] for e in entries] == [
+        "webhook_token.deleted",
+        "webhook_token.created",
+    ]  # newest first
+    for entry in entries:
+        assert (entry["actor_id"], entry["actor"]) == (owner.user.id, owner.user.email)
+        assert entry["target"] == created["id"] and entry["ip"] == "198.51.100.7"
+        assert before <= datetime.fromisoformat(entry["at"]) <= after
+    assert entries[1]["details"] == {"label": "breakout", "prefix": created["prefix"]}
+    assert entries[0]["details"] == {}
+    assert created["token"] not in log.text
+
+
 async def test_webhook_token_inputs(serve: Serve) -> None:
     """Bad input: a blank label, a label over 64 characters, NUL and newline in a label, a lone surrogate, no
     label; deleting ids with NUL or of the wrong shape; then one token more than a user may hold."""

@@ -1,5 +1,5 @@
-"""Backtest jobs in the ``backtest_jobs`` table: one row per backtest a user asked for, from ``queued`` through
-``running`` to ``done`` (with its result and report) or ``failed`` (with the reason).
+"""Backtest jobs (:mod:`tsbot.backtest.jobs`) in the ``backtest_jobs`` table: one row per backtest a user asked for,
+from ``queued`` through ``running`` to ``done`` (with its result and report) or ``failed`` (with the reason).
 
 State changes are conditional updates (``... WHERE status = 'queued'``), so two runners never both start a job and
 a finished job is never moved back. Times are aware UTC.
@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tsbot.adapters.storage.tables_jobs import backtest_jobs
+from tsbot.backtest.jobs import BacktestJob, JobStatus
+
+__all__ = ["MAX_ERROR_CHARS", "BacktestJob", "JobStatus", "SqlBacktestJobStore", "is_id"]
 
 #: Longest error message kept, in characters.
 MAX_ERROR_CHARS = 2_000
@@ -29,38 +30,7 @@ def is_id(text: str) -> bool:
     return len(text) == 32 and all(c in "0123456789abcdef" for c in text)
 
 
-class JobStatus(StrEnum):
-    """Where a job stands. ``DONE`` and ``FAILED`` are final."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
 _ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-
-
-@dataclass(frozen=True, slots=True)
-class BacktestJob:
-    """One backtest job, without its (large) result and report.
-
-    ``request`` is the JSON object the job was submitted with; ``progress_ratio`` in [0, 1] with ``stage`` naming
-    the step under way; ``error`` the reason of a failure. Times are aware UTC.
-    """
-
-    id: str
-    owner_id: str
-    status: JobStatus
-    strategy: str
-    request: dict[str, Any]
-    progress_ratio: float
-    stage: str
-    error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    heartbeat_at: datetime
 
 
 _SUMMARY = [c for c in backtest_jobs.c if c.name not in ("result", "report")]
@@ -84,7 +54,7 @@ def _job(row: Mapping[str, Any]) -> BacktestJob:
 
 
 class SqlBacktestJobStore:
-    """Backtest jobs over ``engine``."""
+    """Backtest jobs over ``engine`` (:class:`tsbot.backtest.jobs.BacktestJobStore`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine

@@ -105,7 +105,8 @@ def _base(app: FastAPI) -> Settings:
 
 def apply_settings(app: FastAPI, new: Settings) -> None:
     """Make ``new`` the settings of ``app`` and its services, and update what was built from the old ones: rate
-    limits, the account service (rebuilt on next use), the log level and the cached ML model source."""
+    limits, the account service (rebuilt on next use), the identity cache's time (emptied: what it holds was kept
+    under the old time), the log level and the cached ML model source."""
     old: Settings = app.state.settings
     app.state.settings = new
     services = getattr(app.state, "services", None)
@@ -119,6 +120,10 @@ def apply_settings(app: FastAPI, new: Settings) -> None:
         limits.orders = RateLimitItemPerHour(new.api.orders_per_hour)
     if new.accounts != old.accounts or new.email != old.email or new.api.public_url != old.api.public_url:
         app.state.accounts = None
+    cache = getattr(app.state, "identity_cache", None)
+    if cache is not None and new.accounts.identity_cache_seconds != old.accounts.identity_cache_seconds:
+        cache.ttl_s = new.accounts.identity_cache_seconds
+        cache.clear()
     if new.log_level != old.log_level:
         level = logging.getLevelNamesMapping()[new.log_level]
         logging.getLogger().setLevel(level)

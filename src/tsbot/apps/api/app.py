@@ -7,7 +7,8 @@ Middleware, outermost first (all pure ASGI):
 3. Starlette's ``CORSMiddleware`` (refusals in the JSON shape), when ``settings.api.cors_origins`` is not empty;
 4. :class:`~tsbot.apps.api.middleware.BodyLimitMiddleware` (``settings.api.max_body_bytes``);
 5. :class:`~tsbot.apps.api.middleware.IdentifyMiddleware`, when an ``identify`` hook is given;
-6. :class:`~tsbot.apps.api.ratelimit.RateLimitMiddleware` (``settings.api.requests_per_hour``);
+6. :class:`~tsbot.apps.api.ratelimit.RateLimitMiddleware` (``settings.api.requests_per_hour``; not on health,
+   metrics, nor the path prefixes routers declare in ``rate_limit_exempt_prefixes``, such as ``/static/``);
 7. :class:`~tsbot.apps.api.errors.CatchAllMiddleware`: unexpected exceptions become a JSON 500.
 
 Then FastAPI's exception handlers (:func:`~tsbot.apps.api.errors.install_error_handlers`) and the routers. Every
@@ -21,6 +22,7 @@ built at run time, such as the TradingView webhook router, in ``create_app(..., 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -183,6 +185,7 @@ def _assemble(
             else:
                 async with opener() as services:
                     app.state.services = services
+                    _freeze_startup_objects()
                     async with live_updates(app):
                         yield
         finally:
@@ -224,6 +227,14 @@ def _assemble(
     return app
 
 
+def _freeze_startup_objects() -> None:
+    """Take every object alive once a server process has started (modules, the app, the services: some 300,000)
+    out of the garbage collector's sight (:func:`gc.freeze`). A full collection then scans only what requests
+    made: well under a millisecond instead of some 70 ms during which every request in flight waits."""
+    gc.collect()
+    gc.freeze()
+
+
 def _middleware(
     settings: Settings,
     metrics: ApiMetrics,
@@ -252,7 +263,18 @@ def _middleware(
     stack.append(Middleware(BodyLimitMiddleware, max_body_bytes=api.max_body_bytes))
     if identify is not None:
         stack.append(Middleware(IdentifyMiddleware, identify=identify))
-    stack.append(Middleware(RateLimitMiddleware, limits=rate_limits, exempt=system.EXEMPT_PATHS))
+    # routers serving static files (the web dashboard's) declare their prefixes in ``rate_limit_exempt_prefixes``
+    exempt_prefixes = tuple(
+        sorted({p for r in routers for p in getattr(r, "rate_limit_exempt_prefixes", ())})
+    )
+    stack.append(
+        Middleware(
+            RateLimitMiddleware,
+            limits=rate_limits,
+            exempt=system.EXEMPT_PATHS,
+            exempt_prefixes=exempt_prefixes,
+        )
+    )
     stack.append(Middleware(CatchAllMiddleware, on_unhandled=on_unhandled))
     return stack
 

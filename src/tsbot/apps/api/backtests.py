@@ -1,162 +1,83 @@
 """Backtest jobs under ``/api/v1/backtests`` (``run_backtests``): submit, follow, read the result and the report.
 
 ``POST`` checks the request (strategy, parameters, stored symbols at the timeframe, the window) and answers 202 with
-a ``queued`` job; the API process runs it in the background (:func:`run_backtest_job`: the engine and the report
-in a worker thread, at most :data:`MAX_CONCURRENT_JOBS` at once). ``GET /{backtest_id}`` follows it through
+a ``queued`` job (:mod:`tsbot.backtest.jobs`). Without a job broker the API process runs it in the background
+(:func:`~tsbot.backtest.jobs.run_backtest_job`: the engine and the report in a worker thread, at most
+:data:`MAX_CONCURRENT_JOBS` at once); with ``settings.broker_url`` set it is sent to the ``tsbot worker`` processes
+(actor ``tsbot.run_backtest``) and this process renews its heartbeat while it waits in the queue (a broker that
+does not take it: the job is marked failed and the answer is 503). ``GET /{backtest_id}`` follows it through
 ``running`` to ``done`` or ``failed`` (with the reason); ``/result`` answers the JSON of ``tsbot backtest --json``
 (409 until done), ``/report`` the HTML report as a download (``Content-Disposition: attachment``: the page inlines
 plotly.js and opens offline; the API's own ``Content-Security-Policy`` forbids scripts on its answers).
 
-A runner renews its job's heartbeat every :data:`HEARTBEAT_S` seconds; a queued or running job whose heartbeat is
-older than :data:`STALE_AFTER_S` lost its runner (the process stopped) and is marked failed, "interrupted by a
-restart", when an app starts and whenever jobs are read. A job never stays ``running`` after its runner is gone.
+A queued or running job whose heartbeat is older than :data:`~tsbot.backtest.jobs.STALE_AFTER_S` lost its runner
+(the process stopped) and is marked failed, "interrupted by a restart", when an app starts and whenever jobs are
+read. A job never stays ``running`` after its runner is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-import tempfile
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path as FilePath
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import anyio
+import dramatiq
 import structlog
 from fastapi import APIRouter, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tsbot.accounts.models import Identity, Permission
-from tsbot.adapters.storage.backtest_jobs import BacktestJob, JobStatus, SqlBacktestJobStore
+from tsbot.adapters.job_queue import BACKTEST_QUEUE, RUN_BACKTEST, build_broker, send_job
+from tsbot.adapters.storage.backtest_jobs import SqlBacktestJobStore
 from tsbot.apps.api.auth import requires
 from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.errors import ApiError
 from tsbot.apps.api.schemas import Page
-from tsbot.backtest.data import choose_series, load_series
-from tsbot.backtest.models import BacktestConfig, BacktestResult, FillAt
-from tsbot.backtest.runner import run_strategy
-from tsbot.backtest.stats import compute_stats
+from tsbot.backtest.data import choose_series
+from tsbot.backtest.jobs import (
+    HEARTBEAT_S,
+    INTERRUPTED,
+    BacktestJob,
+    JobStatus,
+    fail_stale,
+    full_report,
+    run_backtest_job,
+)
 from tsbot.backtest.strategies import STRATEGIES, build_strategy
-from tsbot.core.errors import DataError, NotFoundError, TsbotError
-from tsbot.core.time import to_ms, utc_now
+from tsbot.core.errors import DataError, NotFoundError, TemporaryError, TsbotError
+from tsbot.core.time import utc_now
 from tsbot.market.models import Timeframe
 from tsbot.wiring import Services
 
-#: Seconds between two heartbeats of a job's runner.
-HEARTBEAT_S = 15.0
-#: A queued or running job whose heartbeat is older than this many seconds has lost its runner.
-STALE_AFTER_S = 120.0
-#: Backtests one API process runs at the same time (each in a worker thread).
+#: Backtests one API process runs at the same time (each in a worker thread) when no job broker is configured.
 MAX_CONCURRENT_JOBS = 2
-INTERRUPTED = "interrupted by a restart"
 
 _log = structlog.get_logger("tsbot.api.backtests")
-_PLOTLY_MARK = "/*tsbot: plotly.js is put back here when the report is served*/"
-
-
-# --- running jobs ------------------------------------------------------------------------------------------------
-
-
-async def run_backtest_job(services: Services, job_id: str) -> None:
-    """Run the queued job ``job_id`` to its end: ``done`` with its result and report, or ``failed`` with the
-    reason. Does nothing when the job is not queued (another runner took it, or it is finished). Errors are
-    recorded, not raised; a cancelled run is marked failed (:data:`INTERRUPTED`) and the cancellation goes on."""
-    store = SqlBacktestJobStore(services.db)
-    if not await store.start(job_id, utc_now()):
-        return
-    log = _log.bind(backtest_id=job_id)
-    beats = asyncio.create_task(_heartbeat(store, job_id))
-    try:
-        job = await store.get(job_id)
-        assert job is not None
-        result, report = await _execute(services, store, job)
-    except asyncio.CancelledError:
-        await store.fail(job_id, INTERRUPTED, utc_now())
-        raise
-    except Exception as exc:
-        reason = str(exc) if isinstance(exc, TsbotError) else f"internal error: {type(exc).__name__}: {exc}"
-        log.warning("backtest.failed", reason=reason, exc_info=not isinstance(exc, TsbotError))
-        await store.fail(job_id, reason or type(exc).__name__, utc_now())
-        return
-    finally:
-        beats.cancel()
-    await store.finish(job_id, result, report, utc_now())
-    log.info("backtest.done")
-
-
-async def _heartbeat(store: SqlBacktestJobStore, job_id: str) -> None:
-    while True:
-        await anyio.sleep(HEARTBEAT_S)
-        await store.heartbeat(job_id, utc_now())
-
-
-async def _execute(services: Services, store: SqlBacktestJobStore, job: BacktestJob) -> tuple[str, str]:
-    """The result JSON text and the report HTML (plotly.js left out) of ``job``."""
-    from tsbot.backtest.ml import MlHooks
-
-    settings, req = services.settings, job.request
-    strategy = build_strategy(job.strategy, settings.trading, req["params"])
-    timeframe = Timeframe(req["timeframe"])
-    start_ms, end_ms = to_ms(datetime.fromisoformat(req["start"])), to_ms(datetime.fromisoformat(req["end"]))
-    infos = await choose_series(services.candles, req["symbols"], timeframe, settings.trading)
-    await store.progress(job.id, 0.1, "loading candles", utc_now())
-    headlines = services.headlines if strategy.uses_sentiment else None
-    data = await load_series(services.candles, headlines, infos, settings.trading, end_ms=end_ms)
-    notes: list[str] = []
-    if strategy.uses_ml:
-        hooks = MlHooks(settings.ml, await services.active_model())
-        data = await anyio.to_thread.run_sync(hooks.with_active_model, data, abandon_on_cancel=True)
-        notes.extend(hooks.notes)
-    await store.progress(job.id, 0.3, "backtesting", utc_now())
-    config = BacktestConfig(fill=FillAt.CLOSE if req["fill"] == "close" else FillAt.NEXT_OPEN)
-    run = functools.partial(
-        run_strategy, strategy, data, config, start_ms=start_ms, end_ms=end_ms, notes=notes
-    )
-    # Abandoned on cancel (a thread cannot be stopped): a shutdown need not wait for the engine.
-    result = await anyio.to_thread.run_sync(run, abandon_on_cancel=True)
-    await store.progress(job.id, 0.7, "writing the report", utc_now())
-    title = f"{strategy.name} on {', '.join(k.symbol for k in result.keys)} {timeframe.value}"
-    extra = {"strategy": strategy.describe(), "notes": notes}
-    return await anyio.to_thread.run_sync(_outputs, result, title, extra, abandon_on_cancel=True)
-
-
-@functools.cache
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return str(get_plotlyjs())
-
-
-def _outputs(result: BacktestResult, title: str, extra: dict[str, Any]) -> tuple[str, str]:
-    """The result as JSON text (``tsbot backtest --json``) and the report page with plotly.js replaced by
-    :data:`_PLOTLY_MARK` (3.5 MB less to store per job)."""
-    from tsbot.backtest.export import result_to_json
-    from tsbot.backtest.report import write_report
-
-    stats = compute_stats(result)
-    with tempfile.TemporaryDirectory(prefix="tsbot-report-") as folder:
-        path = write_report(result, stats, FilePath(folder) / "report.html", title=title)
-        page = path.read_text(encoding="utf-8")
-    text = json.dumps(result_to_json(result, stats, extra=extra), allow_nan=False)
-    return text, page.replace(_plotly_js(), _PLOTLY_MARK, 1)
 
 
 class _Runner:
-    """The background jobs of one app: asyncio tasks, :data:`MAX_CONCURRENT_JOBS` running at once; a job waiting
-    for its turn keeps its heartbeat."""
+    """The background work of one app: jobs run here (asyncio tasks, :data:`MAX_CONCURRENT_JOBS` running at once;
+    a job waiting for its turn keeps its heartbeat), or jobs sent to the workers and kept alive while queued."""
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
         self.slots = asyncio.Semaphore(MAX_CONCURRENT_JOBS)
+        self._broker: dramatiq.Broker | None = None
+        self._broker_lock = threading.Lock()
 
-    def spawn(self, services: Services, job_id: str) -> None:
-        task = asyncio.create_task(self._run(services, job_id), name=f"backtest-{job_id}")
+    def _start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def spawn(self, services: Services, job_id: str) -> None:
+        """Run the job in this process."""
+        self._start(self._run(services, job_id), f"backtest-{job_id}")
 
     async def _run(self, services: Services, job_id: str) -> None:
         store = SqlBacktestJobStore(services.db)
@@ -170,17 +91,60 @@ class _Runner:
                 await store.fail(job_id, INTERRUPTED, utc_now())
                 raise
         try:
-            await run_backtest_job(services, job_id)
+            await run_backtest_job(store, services, job_id)
         except Exception:  # run_backtest_job records failures; this guards the task from dying unseen
             _log.exception("backtest.runner_failed", backtest_id=job_id)
         finally:
             self.slots.release()
 
+    async def send(self, services: Services, job_id: str) -> None:
+        """Send the job to the workers (``settings.broker_url``) and renew its heartbeat while it stays queued.
+
+        Raises:
+            TemporaryError: the broker did not take it (the job is marked failed).
+        """
+        store = SqlBacktestJobStore(services.db)
+        url = services.settings.broker_url
+        try:
+            await anyio.to_thread.run_sync(self._send, url, job_id)
+        except Exception as exc:  # any broker failure: the job cannot run
+            _log.warning(
+                "backtest.queue_failed", backtest_id=job_id, error=type(exc).__name__, message=str(exc)
+            )
+            await store.fail(job_id, f"the job queue did not take the job ({type(exc).__name__})", utc_now())
+            raise TemporaryError("the job queue did not answer; submit the backtest again") from exc
+        self._start(_keep_queued(store, job_id), f"backtest-queued-{job_id}")
+
+    def _send(self, url: str, job_id: str) -> None:
+        with self._broker_lock:
+            if self._broker is None:
+                self._broker = build_broker(url)
+            broker = self._broker
+        send_job(broker, BACKTEST_QUEUE, RUN_BACKTEST, job_id)
+
     async def stop(self) -> None:
-        """Cancel the jobs under way (they are marked failed) and wait for them."""
+        """Cancel the jobs under way here (they are marked failed; jobs sent to workers are left to them), wait for
+        them, and close the broker connection."""
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._broker is not None:
+            broker, self._broker = self._broker, None
+            await anyio.to_thread.run_sync(broker.close)
+
+
+async def _keep_queued(store: SqlBacktestJobStore, job_id: str) -> None:
+    """Renew the heartbeat of a job sent to the workers while it waits in the queue (a worker renews it once it
+    runs); a failing database is logged and tried again at the next beat."""
+    while True:
+        await anyio.sleep(HEARTBEAT_S)
+        try:
+            job = await store.get(job_id)
+            if job is None or job.status is not JobStatus.QUEUED:
+                return
+            await store.heartbeat(job_id, utc_now())
+        except Exception as exc:  # the next beat tries again; the job is failed only once it is stale
+            _log.warning("backtest.heartbeat_failed", backtest_id=job_id, error=type(exc).__name__)
 
 
 def _runner(app: FastAPI) -> _Runner:
@@ -191,15 +155,12 @@ def _runner(app: FastAPI) -> _Runner:
 
 
 async def _fail_stale(services: Services) -> int:
-    now = utc_now()
-    return await SqlBacktestJobStore(services.db).fail_stale(
-        now - timedelta(seconds=STALE_AFTER_S), INTERRUPTED, now
-    )
+    return await fail_stale(SqlBacktestJobStore(services.db))
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """At start, jobs whose runner is gone are marked failed; at shutdown, jobs under way are cancelled."""
+    """At start, jobs whose runner is gone are marked failed; at shutdown, jobs under way here are cancelled."""
     services: Services | None = getattr(app.state, "services", None)
     if services is not None and (stale := await _fail_stale(services)):
         _log.warning("backtest.interrupted_jobs_failed", jobs=stale)
@@ -311,7 +272,10 @@ async def submit(
         raise DataError(str(exc)) from None
     req = body.model_dump(mode="json", exclude={"strategy"}) | {"params": dict(strategy.params)}
     job = await SqlBacktestJobStore(services.db).create(identity.user.id, strategy.name, req, utc_now())
-    _runner(request.app).spawn(services, job.id)
+    if settings.broker_url:
+        await _runner(request.app).send(services, job.id)
+    else:
+        _runner(request.app).spawn(services, job.id)
     _log.info("backtest.queued", backtest_id=job.id, user_id=identity.user.id, strategy=strategy.name)
     return BacktestOut.model_validate(job)
 
@@ -376,7 +340,7 @@ async def get_report(
     """One self-contained page (plotly.js inlined), sent as a file to save and open."""
     job = await _done(services, backtest_id, identity)
     page = await SqlBacktestJobStore(services.db).report(job.id) or ""
-    page = await anyio.to_thread.run_sync(lambda: page.replace(_PLOTLY_MARK, _plotly_js(), 1))
+    page = await anyio.to_thread.run_sync(full_report, page)
     return Response(
         page,
         media_type="text/html; charset=utf-8",

@@ -4,8 +4,8 @@ Two limits, both per user when the request is authenticated and per client IP ot
 (:func:`tsbot.apps.api.context.limit_key`):
 
 * ``requests``: ``settings.api.requests_per_hour`` on every route except the paths in ``exempt`` (health and
-  metrics), checked by :class:`RateLimitMiddleware` before routing. Answers carry ``X-RateLimit-Limit`` and
-  ``X-RateLimit-Remaining``;
+  metrics), checked by :class:`RateLimitMiddleware` before routing. Answers carry ``X-RateLimit-Limit`` (the limit
+  in force, which follows a live configuration change) and ``X-RateLimit-Remaining``;
 * ``orders``: ``settings.api.orders_per_hour``, checked by the :data:`OrdersRateLimit` dependency that order
   routes declare, after their authentication dependency::
 
@@ -18,6 +18,8 @@ strategy's own step); the window's expiry is read only for a 429.
 When the storage fails (Redis down) requests are let through (fail open): a warning is logged when it starts
 failing, the storage is not asked again for ``failure_cooldown_s`` seconds (so a dead Redis costs no latency),
 and ``tsbot_rate_limit_storage_errors_total`` counts the unchecked requests.
+
+Paths under ``exempt_prefixes`` (the web pages' ``/static/`` files, which a router declares) are not counted either.
 """
 
 from __future__ import annotations
@@ -143,21 +145,44 @@ class RateLimits:
 
 
 class RateLimitMiddleware:
-    """Pure ASGI: the ``requests`` limit on every HTTP request except ``exempt`` paths (see the module
-    docstring). The key is :func:`~tsbot.apps.api.context.limit_key`, read after any identify hook ran."""
+    """Pure ASGI: the ``requests`` limit on every HTTP request except ``exempt`` paths and paths starting with one
+    of ``exempt_prefixes`` (each ending in ``/``, e.g. ``"/static/"``; see the module docstring). The key is
+    :func:`~tsbot.apps.api.context.limit_key`, read after any identify hook ran."""
 
-    def __init__(self, app: ASGIApp, limits: RateLimits, *, exempt: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limits: RateLimits,
+        *,
+        exempt: frozenset[str],
+        exempt_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.limits = limits
         self.exempt = exempt
-        self._limit_header = (b"x-ratelimit-limit", str(limits.requests.amount).encode())
+        self.exempt_prefixes = exempt_prefixes
+        self._limit_amount = -1
+        self._limit_header = (b"x-ratelimit-limit", b"")
+
+    def _limit_header_for(self, amount: int) -> tuple[bytes, bytes]:
+        """The ``X-RateLimit-Limit`` header of ``amount``, rebuilt only when the limit changed (a live
+        configuration change replaces ``limits.requests``)."""
+        if amount != self._limit_amount:
+            self._limit_header = (b"x-ratelimit-limit", str(amount).encode())
+            self._limit_amount = amount
+        return self._limit_header
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.exempt
+            or (self.exempt_prefixes and scope["path"].startswith(self.exempt_prefixes))
+        ):
             await self.app(scope, receive, send)
             return
         limits = self.limits
         decision = await limits.hit(REQUESTS, limits.requests, limit_key(scope))
+        limit_header = self._limit_header_for(decision.limit)
         if not decision.allowed:
             error = limits.refused(REQUESTS, limits.requests, decision)
             await send_error(
@@ -169,7 +194,7 @@ class RateLimitMiddleware:
                 details=error.details,
                 headers=[
                     (b"retry-after", str(decision.retry_after_s).encode()),
-                    self._limit_header,
+                    limit_header,
                     (b"x-ratelimit-remaining", b"0"),
                 ],
             )
@@ -177,7 +202,7 @@ class RateLimitMiddleware:
         if decision.remaining is None:
             await self.app(scope, receive, send)
             return
-        extra = (self._limit_header, (b"x-ratelimit-remaining", str(decision.remaining).encode()))
+        extra = (limit_header, (b"x-ratelimit-remaining", str(decision.remaining).encode()))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -39,7 +39,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from tsbot.accounts.models import Identity, Permission
 from tsbot.adapters.replay_redis import RedisReplayGuard
 from tsbot.adapters.storage.webhook_tokens import SqlWebhookAlertStore, SqlWebhookTokenStore
-from tsbot.apps.api.auth import caller_ip, requires
+from tsbot.apps.api.audit import AuditAction, audit
+from tsbot.apps.api.auth import requires
 from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.errors import ApiError
 from tsbot.apps.api.schemas import Page
@@ -347,7 +348,8 @@ async def create_token(
             error_type="too_many_tokens",
         )
     info, token = await store.issue(identity.user.id, body.label, utc_now())
-    _log.info("webhook_token.created", user_id=identity.user.id, token_id=info.id, ip=caller_ip(request))
+    created = AuditAction.WEBHOOK_TOKEN_CREATED
+    await audit(services, request, identity, created, target=info.id, label=info.label, prefix=info.prefix)
     url = services.settings.api.public_url.rstrip("/") + f"/api/v1/webhooks/tradingview/{token}"
     return TokenCreatedOut(**TokenOut.model_validate(info).model_dump(), token=token, webhook_url=url)
 
@@ -380,7 +382,7 @@ async def delete_token(
     """Alerts presenting the token are refused (401) from now on."""
     if not await SqlWebhookTokenStore(services.db).delete(identity.user.id, token_id):
         raise NotFoundError(f"no webhook token {token_id!r}")
-    _log.info("webhook_token.deleted", user_id=identity.user.id, token_id=token_id, ip=caller_ip(request))
+    await audit(services, request, identity, AuditAction.WEBHOOK_TOKEN_DELETED, target=token_id)
     return Response(status_code=204)
 
 

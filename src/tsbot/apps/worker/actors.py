@@ -4,6 +4,10 @@
   (:class:`tsbot.monitor.work.SeriesWork`); queues ``tsbot.dispatch_notifications`` when it queued any;
 - ``tsbot.dispatch_notifications()``: sends the notifications that are due, with retries and backoff kept in the
   outbox (a send that fails is retried by a later dispatch, not by Dramatiq).
+- ``tsbot.run_backtest(job_id)``: runs one stored backtest job that the API queued
+  (:func:`tsbot.backtest.jobs.run_backtest_job`, at most :data:`BACKTEST_TIME_LIMIT_S` seconds). Never retried: the
+  job records its own failure, and a message delivered again (its first worker died) finds the job no longer
+  queued and does nothing; the API marks such a job failed once its heartbeat is stale.
 
 Each worker process opens its services once, on the event loop of Dramatiq's AsyncIO middleware, and closes them at
 shutdown. Live events (status changes, in-app notifications) go to the API processes over Redis when
@@ -23,8 +27,11 @@ import structlog
 from dramatiq.asyncio import get_event_loop_thread
 
 from tsbot.adapters.events import RedisEventPublisher
-from tsbot.apps.worker.broker import CYCLE_QUEUE, NOTIFY_QUEUE
+from tsbot.adapters.job_queue import RUN_BACKTEST
+from tsbot.adapters.storage.backtest_jobs import SqlBacktestJobStore
+from tsbot.apps.worker.broker import BACKTEST_QUEUE, CYCLE_QUEUE, NOTIFY_QUEUE
 from tsbot.apps.worker.runtime import build_work
+from tsbot.backtest.jobs import run_backtest_job
 from tsbot.config import Settings
 from tsbot.market.models import SeriesKey, Timeframe
 from tsbot.market.ports import SeriesInfo
@@ -34,6 +41,8 @@ _log = structlog.get_logger("tsbot.worker")
 
 #: Milliseconds one batch may run before Dramatiq gives up on it.
 JOB_TIME_LIMIT_MS = 300_000
+#: Seconds one backtest job may run before it is stopped and marked failed.
+BACKTEST_TIME_LIMIT_S = 3_600.0
 
 
 def info_to_json(info: SeriesInfo) -> list[str | int]:
@@ -110,6 +119,7 @@ class Actors:
 
     scan_series: dramatiq.Actor[Any, Any]
     dispatch_notifications: dramatiq.Actor[Any, Any]
+    run_backtest: dramatiq.Actor[Any, Any]
 
 
 def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) -> Actors:
@@ -137,6 +147,12 @@ def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) ->
         _log.info("notify.dispatched", summary=str(summary))
         return 0
 
+    async def run_backtest(job_id: str) -> None:
+        assert state is not None, "actors run only in a worker"
+        services = await state.services()
+        store = SqlBacktestJobStore(services.db)
+        await run_backtest_job(store, services, job_id, time_limit_s=BACKTEST_TIME_LIMIT_S)
+
     scan = dramatiq.actor(
         scan_series,
         broker=broker,
@@ -155,4 +171,13 @@ def declare_actors(broker: dramatiq.Broker, state: WorkerState | None = None) ->
         max_retries=0,
         time_limit=JOB_TIME_LIMIT_MS,
     )
-    return Actors(scan, dispatch)
+    backtest = dramatiq.actor(
+        run_backtest,
+        broker=broker,
+        actor_name=RUN_BACKTEST,
+        queue_name=BACKTEST_QUEUE,
+        max_retries=0,
+        # Dramatiq's own limit only backs up the job's: the job stops itself and records why first.
+        time_limit=int((BACKTEST_TIME_LIMIT_S + 60) * 1000),
+    )
+    return Actors(scan, dispatch, backtest)
