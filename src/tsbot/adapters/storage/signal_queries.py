@@ -121,13 +121,17 @@ class SqlSignalQueries:
     async def page(
         self, where: SignalFilter, *, limit: int = 50, offset: int = 0
     ) -> tuple[list[StoredSignal], int]:
-        """One page of matching signals, newest ``as_of`` first, and how many match in all."""
+        """One page of matching signals, newest ``as_of`` first, and how many match in all (counted by the database
+        only when the page is full or empty past the first: a page with room left ends the matches)."""
         t = signals
         cond = where.where()
         stmt = select(t).where(*cond).order_by(t.c.as_of.desc(), t.c.id.desc()).limit(limit).offset(offset)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
-            total = (await conn.execute(select(func.count()).select_from(t).where(*cond))).scalar_one()
+            if len(rows) < limit and (rows or offset == 0):
+                total = offset + len(rows)
+            else:
+                total = (await conn.execute(select(func.count()).select_from(t).where(*cond))).scalar_one()
         return [_stored(r) for r in rows], int(total)
 
     async def counts(self, where: SignalFilter) -> SignalCounts:

@@ -313,9 +313,7 @@ async def _signal_page(
         filters.until,
     )
     items, total = await SqlSignalQueries(services.db).page(where, limit=paging.limit, offset=paging.offset)
-    return Page[SignalOut](
-        items=[SignalOut.stored(s) for s in items], total=total, limit=paging.limit, offset=paging.offset
-    )
+    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=paging.limit, offset=paging.offset)
 
 
 @router.get("/signals", summary="All stored signals")

@@ -195,8 +195,12 @@ def accounts_of(request: Request) -> AccountService:
     return accounts_of_app(request.app)
 
 
+async def _accounts_dependency(request: Request) -> AccountService:
+    return accounts_of_app(request.app)  # async: FastAPI would run a plain function in a worker thread
+
+
 #: A route parameter receiving the app's :class:`AccountService`.
-AccountsDep = Annotated[AccountService, Depends(accounts_of)]
+AccountsDep = Annotated[AccountService, Depends(_accounts_dependency)]
 
 
 def bearer_token(request: Request) -> str | None:
@@ -235,18 +239,21 @@ async def authenticate(app: FastAPI, token: str) -> Identity:
 async def identify(request: Request) -> str | None:
     """The ``identify`` hook of :func:`~tsbot.apps.api.app.create_app`: the caller's user id, or ``None``.
 
-    Bad credentials give ``None`` here (the route's :func:`requires` answers 401); a good identity is kept in the
-    scope for the route.
+    Bad credentials give ``None`` here (the route's :func:`requires` answers 401). An identity found here (an API
+    key's, or an access token's from the :class:`IdentityCache`) is kept in the scope for the route; an access
+    token missing from the cache only has its signature checked, and the route authenticates it.
     """
     token = bearer_token(request)
     if token is None:
         return None
     try:
-        if not token.startswith(API_KEY_PREFIX):
-            cached = identity_cache_of(request.app).get(token)
+        if token.startswith(API_KEY_PREFIX):
+            identity = await authenticate(request.app, token)
+        elif (cached := identity_cache_of(request.app).get(token)) is not None:
+            identity = cached  # checked recently: the route uses it as it is (no second look-up)
+        else:
             # A verified signature is enough to count the request against its user; the route authenticates.
-            return cached.user.id if cached else accounts_of(request).decode_access_token(token).user_id
-        identity = await authenticate(request.app, token)
+            return accounts_of(request).decode_access_token(token).user_id
     except TsbotError:
         return None
     scope_state(request.scope)[IDENTITY] = identity

@@ -149,9 +149,7 @@ async def list_signals(
         watchlist=watchlist,
     )
     items, total = await SqlSignalQueries(services.db).page(where, limit=limit, offset=offset)
-    return Page[SignalOut](
-        items=[SignalOut.stored(s) for s in items], total=total, limit=limit, offset=offset
-    )
+    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
 
 
 @router.get("/stats", responses=_UNKNOWN_422)
@@ -212,9 +210,7 @@ async def latest_signals(
         services, identity, symbol=symbol, exchange=exchange, timeframe=timeframe, watchlist=watchlist
     )
     items, total = await SqlSignalQueries(services.db).newest_per_series(where, limit=limit, offset=offset)
-    return Page[SignalOut](
-        items=[SignalOut.stored(s) for s in items], total=total, limit=limit, offset=offset
-    )
+    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
 
 
 @router.get("/history", responses=_UNKNOWN_422)
@@ -241,9 +237,7 @@ async def signals_at(
         watchlist=watchlist,
     )
     items, total = await SqlSignalQueries(services.db).newest_per_series(where, limit=limit, offset=offset)
-    return Page[SignalOut](
-        items=[SignalOut.stored(s) for s in items], total=total, limit=limit, offset=offset
-    )
+    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
 
 
 @router.get("/monitor")
@@ -366,4 +360,4 @@ async def symbol_signals(
     if not items:
         raise NotFoundError(f"no stored signal for {found}; compute one with POST /api/v1/signals/generate")
     items.sort(key=lambda s: s.signal.as_of, reverse=True)
-    return SymbolSignalsOut(symbol=found, signals=[SignalOut.stored(s) for s in items])
+    return SymbolSignalsOut(symbol=found, signals=SignalOut.many(items))
