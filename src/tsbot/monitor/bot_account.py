@@ -141,7 +141,6 @@ class AccountSession:
                 context = data.context.cut(i + 1)
                 await rb.bot.on_close(symbol, data.candles.window(0, i + 1), context)
                 rb.decided[symbol] = int(data.candles.open_time_ms[i])
-        await self.desk.work({})  # store what the broker did to the account's other orders
         return self.bars
 
     async def take(self, fills: Sequence[Fill]) -> None:

@@ -241,8 +241,7 @@ class BotRunner:
             await self._memory.save(b.id, memory, utc_now())
             summary.bots += 1
         summary.fills += notices.fills_seen
-        if running:
-            await desk.work({})  # store what the decisions after the bars did to the account's other orders
+        await desk.work({})  # store what the bars did to the account's other orders (placed by hand)
 
     async def _build(
         self,

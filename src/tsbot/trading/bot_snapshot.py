@@ -22,7 +22,7 @@ from typing import Any
 from tsbot.core.errors import DataError
 from tsbot.trading.bot import SignalBot
 from tsbot.trading.bot_codec import plain_decimal, request_from_json, request_to_json
-from tsbot.trading.bot_state import EntryPlan, Sleeve
+from tsbot.trading.bot_state import EntryPlan
 from tsbot.trading.risk import RiskState
 
 #: Version of the snapshot layout; a snapshot of another version is refused (:func:`restore_bot`).
@@ -190,11 +190,6 @@ def open_orders(bot: SignalBot) -> set[str]:
         if s.stop_leg:
             out.add(s.stop_leg)
     return out
-
-
-def sleeve_of(bot: SignalBot, symbol: str) -> Sleeve | None:
-    """The bot's sleeve of ``symbol`` (None: not one of its pairs)."""
-    return bot._sleeves.get(symbol)
 
 
 def forget_settled(bot: SignalBot, keep: set[str]) -> None:

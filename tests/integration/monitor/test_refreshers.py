@@ -13,6 +13,7 @@ from tests.support.exchange_servers import BinanceServer
 from tsbot.adapters.exchanges.ccxt_source import CcxtSource
 from tsbot.apps.worker.refreshers import CATCH_UP_BARS, ExchangeCandleRefresher
 from tsbot.config import Settings, load_settings
+from tsbot.core.enums import AssetClass
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.wiring import build_source
@@ -36,7 +37,7 @@ def local_source(exchange: str, settings: Settings):  # type: ignore[no-untyped-
     if exchange != "binance":
         return build_source(exchange, settings)
     url = settings.exchange_base_urls["binance"]
-    return CcxtSource("binance", base_url=url, timeout_s=2, enable_rate_limit=False), "crypto"
+    return CcxtSource("binance", base_url=url, timeout_s=2, enable_rate_limit=False), AssetClass.CRYPTO
 
 
 async def seed(store: MemoryCandleStore, server: BinanceServer, key: SeriesKey, upto: int) -> None:

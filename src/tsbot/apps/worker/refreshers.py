@@ -16,12 +16,13 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from tsbot.config import Settings
+from tsbot.core.enums import AssetClass
 from tsbot.core.errors import TsbotError
 from tsbot.market.models import SeriesKey, Timeframe
 from tsbot.market.ports import CandleStore, MarketDataSource
@@ -54,7 +55,7 @@ class ExchangeCandleRefresher:
         settings: Callable[[], Settings],
         store: CandleStore,
         *,
-        build: Callable[[str, Settings], tuple[MarketDataSource, object]] = build_source,
+        build: Callable[[str, Settings], tuple[MarketDataSource, AssetClass]] = build_source,
         retries: int = 1,
         backoff_s: float = 0.5,
     ) -> None:
@@ -68,7 +69,7 @@ class ExchangeCandleRefresher:
     def _source(self, exchange: str) -> tuple[MarketDataSource, str]:
         if exchange not in self._sources:
             source, asset_class = self._build(exchange, self._settings())
-            self._sources[exchange] = (source, str(getattr(asset_class, "value", asset_class)))
+            self._sources[exchange] = (source, asset_class.value)
         return self._sources[exchange]
 
     async def refresh(self, keys: Sequence[SeriesKey], now: datetime) -> dict[SeriesKey, str]:
@@ -83,7 +84,7 @@ class ExchangeCandleRefresher:
             except TsbotError as exc:
                 failed.update({k: str(exc) for k in group})
                 continue
-            since = datetime.fromtimestamp(now.timestamp() - CATCH_UP_BARS * timeframe.ms / 1000, now.tzinfo)
+            since = now - timedelta(milliseconds=CATCH_UP_BARS * timeframe.ms)
             report = await download(
                 source, self._store, [k.symbol for k in group], timeframe, since=since, asset_class=asset_class,
                 retries=self._retries, backoff_s=self._backoff_s, now=lambda: now,

@@ -84,7 +84,6 @@ class Schedule:
         self._on_summary = on_summary
         self._live = live or LiveSettings(services)
         self._candles: ExchangeCandleRefresher | None = None
-        self._closing: set[asyncio.Future[None]] = set()
         self._news: CollectorNewsRefresher | None = None
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         # a cycle longer than the interval makes APScheduler skip (merge) the next run and say so each time: that is
@@ -108,7 +107,7 @@ class Schedule:
                 self._actors, SqlCycleStore(self.services.db), timeout_s=settings.monitor.job_timeout_s
             )
         as_of: datetime | None = self.clock.now() if self.clock is not None else None
-        self._refreshers()
+        await self._refreshers()
         try:
             cycle = build_cycle(
                 self.services, fanout=fanout, publisher=self._publisher, on_queued=self._send_soon,
@@ -127,24 +126,24 @@ class Schedule:
             self._on_summary(summary)
         return summary
 
-    def _refreshers(self) -> None:
+    async def _refreshers(self) -> None:
         """On the live clock, the candle and news refreshers the settings ask for (kept between cycles)."""
         monitor = self.services.settings.monitor
         live = self.clock is None
-        if live and monitor.fetch_candles and self._candles is None:
-            self._candles = ExchangeCandleRefresher(lambda: self.services.settings, self.services.candles)
-        elif not (live and monitor.fetch_candles) and self._candles is not None:
-            self._closing.add(asyncio.ensure_future(self._candles.close()))
+        if live and monitor.fetch_candles:
+            if self._candles is None:
+                self._candles = ExchangeCandleRefresher(lambda: self.services.settings, self.services.candles)
+        elif self._candles is not None:
+            await self._candles.close()
             self._candles = None
-        if live and monitor.news_interval_s > 0:
-            if self._news is None or self._news.interval_s != monitor.news_interval_s:
-                self._news = CollectorNewsRefresher(
-                    lambda: self.services.settings,
-                    self.services.headlines,
-                    interval_s=monitor.news_interval_s,
-                )
-        else:
+        if not (live and monitor.news_interval_s > 0):
             self._news = None
+        elif self._news is None:
+            self._news = CollectorNewsRefresher(
+                lambda: self.services.settings, self.services.headlines, interval_s=monitor.news_interval_s
+            )
+        else:
+            self._news.interval_s = monitor.news_interval_s
 
     async def close(self) -> None:
         """Stop the jobs and close the exchanges' clients."""
@@ -152,8 +151,6 @@ class Schedule:
         if self._candles is not None:
             await self._candles.close()
             self._candles = None
-        for task in list(self._closing):
-            await task
 
     async def dispatch(self) -> None:
         """Send the notifications that are due (or ask a worker to)."""
