@@ -16,7 +16,9 @@ market` makes them) or ``(b - a, n)``, and ``take_profit`` ``(n, k)`` or ``(b - 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +46,7 @@ from tsbot.backtest.models import (
     OrderPlan,
     SymbolResult,
 )
-from tsbot.core.errors import DataError
+from tsbot.core.errors import ConfigError, DataError
 from tsbot.market.models import CandleFrame, SeriesKey
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "volume")
@@ -105,7 +107,7 @@ PanelPlanSource = OrderPlan | Callable[[slice], OrderPlan]
 
 
 def run_panel(
-    panel: CandlePanel, plan: PanelPlanSource, config: BacktestConfig, *, group: int = 16
+    panel: CandlePanel, plan: PanelPlanSource, config: BacktestConfig, *, group: int = 16, threads: int = 1
 ) -> BacktestResult:
     """Simulate every series of ``panel``, each on an equal sleeve ``config.initial_equity / m``.
 
@@ -114,6 +116,12 @@ def run_panel(
     ``group`` series just before they are simulated, so that its arrays are still in the processor's cache when
     the simulation reads them.
 
+    ``threads`` > 1 splits the series into that many runs of consecutive series, as equal as can be (each cut
+    into groups), simulated at the same time on as many threads (the compiled code releases the GIL). A plan
+    function is then called from several threads at once, so it must not share mutable state between calls. The
+    result is the same, bit for bit, as with one thread: the series of the later runs are added to the portfolio
+    curve afterwards, in series order.
+
     Returns:
         The same :class:`~tsbot.backtest.models.BacktestResult` as :func:`~tsbot.backtest.engine.run_backtest`
         on the panel's series: series ``i`` is ``keys[i]`` (``symbol`` column ``i`` of its trades and fills), its
@@ -121,12 +129,15 @@ def run_panel(
 
     Raises:
         DataError: an empty panel, arrays of the wrong shape, a plan that does not fit its rows, or a plan value
-            the engine refuses (the message names the series and the bar).
-        ConfigError: a setting is out of range.
+            the engine refuses (the message names the series and the bar; with several threads, the first such
+            series in panel order).
+        ConfigError: a setting is out of range, or ``threads`` < 1.
     """
     m, n = len(panel.keys), len(panel)
     if m == 0:
         raise DataError("nothing to backtest: the panel has no series")
+    if threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
     clock = kernel_array(panel.open_time_ms, I64)
     prices = [kernel_array(getattr(panel, name), F64) for name in _PRICE_FIELDS]
     for name, a in zip(_PRICE_FIELDS, prices, strict=True):
@@ -135,24 +146,97 @@ def run_panel(
     sleeve = config.initial_equity / m
     check_config(config, sleeve)
     params = kernel_params(config, sleeve)
-    total = np.zeros(n)
-    state = np.empty(k.N_STATE)
-    symbols: list[SymbolResult] = []
     size = max(int(group), 1)
-    for start in range(0, m, size):
-        rows = slice(start, min(m, start + size))
-        rows_plan = plan(rows) if callable(plan) else _rows_of(plan, rows, m)
-        columns = _plan_columns(rows_plan, rows.stop - rows.start, n)
-        params[k.P_SYMBOL] = start
-        symbols.extend(
-            _simulate_rows(panel, rows, clock, [p[rows] for p in prices], columns, params, total, state)
-        )
+    runs = _runs(m, size, threads)
+    total = np.zeros(n)
+
+    def run(groups: list[slice], into: np.ndarray) -> list[SymbolResult]:
+        own, state, out = params.copy(), np.empty(k.N_STATE), []
+        for rows in groups:
+            rows_plan = plan(rows) if callable(plan) else _rows_of(plan, rows, m)
+            columns = _plan_columns(rows_plan, rows.stop - rows.start, n)
+            own[k.P_SYMBOL] = rows.start
+            out.extend(
+                _simulate_rows(panel, rows, clock, [p[rows] for p in prices], columns, own, into, state)
+            )
+        return out
+
+    if len(runs) == 1:  # one thread: each bar's equity added to the curve while it is in cache
+        symbols = run(runs[0], total)
+    else:
+        symbols = _run_threads(run, runs, total)
+        first = sum(g.stop - g.start for g in runs[0])  # the first run added its series as it went
+        _sum_rows([s.equity for s in symbols[first:]], total, len(runs))
     if n:  # the last bar again, from the sleeves' final values, as run_backtest does
         last = symbols[0].equity[-1]
         for s in symbols[1:]:
             last += s.equity[-1]
         total[-1] = last
     return BacktestResult(list(panel.keys), symbols, clock.copy(), total, config)
+
+
+def _runs(m: int, size: int, threads: int) -> list[list[slice]]:
+    """The rows ``0 .. m - 1`` cut into ``threads`` runs of consecutive rows, as equal as can be (never more runs
+    than rows), each run cut into groups of at most ``size`` rows."""
+    parts = min(threads, m)
+    cuts = [m * i // parts for i in range(parts + 1)]
+    return [
+        [slice(s, min(b, s + size)) for s in range(a, b, size)] for a, b in zip(cuts, cuts[1:], strict=False)
+    ]
+
+
+def _run_threads(
+    run: Callable[[list[slice], np.ndarray], list[SymbolResult]], runs: list[list[slice]], total: np.ndarray
+) -> list[SymbolResult]:
+    """Each run of groups on its own thread, the first adding its series to ``total``; the series in panel order.
+    The error of the first failing run (in panel order) is raised, after every thread has finished."""
+    none = np.zeros(0)
+    pool = _pool(len(runs) - 1)
+    futures = [pool.submit(run, r, none) for r in runs[1:]]  # the first run on this thread
+    try:
+        symbols = run(runs[0], total)
+    finally:
+        wait(futures)
+    for f in futures:
+        symbols.extend(f.result())  # raises the run's error
+    return symbols
+
+
+def _sum_rows(rows: list[np.ndarray], total: np.ndarray, threads: int) -> None:
+    """``total += rows[0]``, then ``+= rows[1]``, ... bar by bar in series order (the same rounding as adding them
+    one by one on one thread), the bars split between ``threads`` threads."""
+    n = total.shape[0]
+    cuts = [n * i // threads for i in range(threads + 1)]
+
+    def add(a: int, b: int) -> None:
+        part = total[a:b]
+        for r in rows:
+            np.add(part, r[a:b], out=part)
+
+    futures = [_pool(threads - 1).submit(add, a, b) for a, b in zip(cuts[1:], cuts[2:], strict=False)]
+    try:
+        add(cuts[0], cuts[1])
+    finally:
+        wait(futures)
+    for f in futures:
+        f.result()
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A process-wide pool of at least ``threads`` threads, kept between calls (starting threads for each
+    backtest would cost more than a small panel's simulation)."""
+    global _POOL, _POOL_SIZE  # noqa: PLW0603 - one pool per process
+    with _POOL_LOCK:
+        if _POOL is None or threads > _POOL_SIZE:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(threads, thread_name_prefix="tsbot-panel"), threads
+        return _POOL
 
 
 def _rows_of(plan: OrderPlan, rows: slice, m: int) -> OrderPlan:

@@ -12,7 +12,7 @@ from tsbot.backtest import kernel
 from tsbot.backtest.engine import compile_kernels, run_backtest
 from tsbot.backtest.models import BacktestConfig, BacktestResult, FillAt, OrderPlan
 from tsbot.backtest.panel import CandlePanel, run_panel
-from tsbot.core.errors import DataError
+from tsbot.core.errors import ConfigError, DataError
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 
 KEYS = tuple(SeriesKey("binance", f"C{i}/USDT", Timeframe.H1) for i in range(7))
@@ -45,10 +45,11 @@ def config(fill: FillAt, allow_short: bool) -> BacktestConfig:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("threads", [1, 3], ids=["1-thread", "3-threads"])
 @pytest.mark.parametrize("group", [1, 3, 16])
 @pytest.mark.parametrize("fill", list(FillAt))
 def test_per_series_plans_with_stops_targets_and_limit_entries_match_run_backtest(
-    group: int, fill: FillAt
+    group: int, fill: FillAt, threads: int
 ) -> None:
     rng = np.random.default_rng(group)
     panel = panel_of(rng, 7, 300)
@@ -60,7 +61,7 @@ def test_per_series_plans_with_stops_targets_and_limit_entries_match_run_backtes
         "entry", "exit", "entry_kind", "entry_price", "stop_loss", "take_profit")), split,
         np.stack([p.trailing_stop for p in plans]))  # fmt: skip
     cfg = config(fill, allow_short=True)
-    ours = run_panel(panel, stacked, cfg, group=group)
+    ours = run_panel(panel, stacked, cfg, group=group, threads=threads)
     theirs = run_backtest(
         [(k, panel.frame(i), p) for i, (k, p) in enumerate(zip(KEYS, plans, strict=True))], cfg
     )
@@ -86,6 +87,45 @@ def test_market_plans_made_per_group_share_their_constant_columns_and_match_run_
     assert asked == [(0, 4), (4, 6)]
     assert_same(ours, theirs)
     assert all(len(s.trades) for s in ours.symbols)
+
+
+def test_plans_made_on_several_threads_give_the_one_thread_result_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    panel = panel_of(rng, 7, 500)
+    entry = rng.choice(np.array([-1, 0, 0, 0, 0, 1], dtype=np.int8), (7, 500))
+    exit_ = rng.random((7, 500)) < 0.05
+    asked: list[tuple[int, int]] = []
+
+    def plan(rows: slice) -> OrderPlan:
+        asked.append((rows.start, rows.stop))
+        return OrderPlan.market(entry[rows], exit_[rows], stop_loss=np.nan_to_num(panel.close[rows]) * 0.98)
+
+    cfg = config(FillAt.NEXT_OPEN, allow_short=True)
+    one = run_panel(panel, plan, cfg, group=2)
+    asked.clear()
+    two = run_panel(panel, plan, cfg, group=2, threads=2)
+    # rows 0-2 on one thread and 3-6 on the other, each cut into groups of 2
+    assert sorted(asked) == [(0, 2), (2, 3), (3, 5), (5, 7)]
+    assert_same(two, one)
+    assert_same(run_panel(panel, plan, cfg, group=2, threads=50), one)  # more threads than series: one each
+    assert sum(len(s.trades) for s in one.symbols) > 20
+
+
+def test_with_several_threads_the_first_bad_series_in_panel_order_is_named() -> None:
+    panel = panel_of(np.random.default_rng(3), 6, 30)
+    entry = np.zeros((6, 30), dtype=np.int8)
+    entry[1, 7] = 2  # on the first thread's run
+    entry[4, 3] = -5  # on the second's, at an earlier bar
+    with pytest.raises(DataError, match=rf"{KEYS[1]}.* at bar 7: entry must be -1, 0 or"):
+        run_panel(panel, OrderPlan.market(entry), config(FillAt.CLOSE, True), threads=2)
+
+
+@pytest.mark.parametrize("threads", [0, -1])
+def test_fewer_than_one_thread_is_refused(threads: int) -> None:
+    panel = panel_of(np.random.default_rng(4), 2, 30)
+    with pytest.raises(ConfigError, match="threads must be at least 1"):
+        run_panel(panel, OrderPlan.market(np.ones((2, 30), dtype=np.int8)), config(FillAt.CLOSE, False),
+                  threads=threads)  # fmt: skip
 
 
 def test_one_column_per_series_and_the_others_shared() -> None:
