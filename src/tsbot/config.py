@@ -382,14 +382,19 @@ class TelegramConfig(_Strict):
 class MonitorConfig(_Strict):
     """The monitoring cycle (``monitor`` in ``app.yaml``): how often it runs, how often the configuration files are
     re-read, how long the cycle waits for its per-symbol jobs on Dramatiq workers, whether it fetches new candles
-    from the exchanges on the live clock (``fetch_candles``), and how often it reads the news sources
-    (``news_interval_s``; 0: never)."""
+    from the exchanges on the live clock (``fetch_candles``), how often it reads the news sources
+    (``news_interval_s``; 0: never), how often each live exchange account is reconciled with its venue
+    (``reconcile_interval_s``; 0: every cycle), and the live brokers' per-request timeout and retries of a temporary
+    failure (``broker_timeout_s``, ``broker_retries``)."""
 
     interval_s: float = Field(60.0, ge=1, le=86_400)
     reload_config_s: float = Field(60.0, ge=1, le=86_400)
     job_timeout_s: float = Field(120.0, gt=0, le=3_600)
     fetch_candles: bool = True
     news_interval_s: float = Field(300.0, ge=0, le=86_400)
+    reconcile_interval_s: float = Field(60.0, ge=0, le=86_400)
+    broker_timeout_s: float = Field(10.0, gt=0, le=120)
+    broker_retries: int = Field(1, ge=0, le=10)
 
 
 class NotifyConfig(_Strict):

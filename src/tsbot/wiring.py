@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,20 +34,28 @@ from tsbot.adapters.storage.signals import SqlSignalStore
 from tsbot.adapters.storage.tracked_signals import SqlTrackedSignalStore
 from tsbot.config import Settings
 from tsbot.core.enums import AssetClass
+from tsbot.core.time import utc_now
 from tsbot.intake.fallback import FallbackPostParser, LlmPostReader
 from tsbot.intake.posts import parse as parse_post
 from tsbot.market.ports import MarketDataSource
 from tsbot.ml.scoring import ActiveModelSource, MlScorer
 from tsbot.notify.service import NotificationService
 from tsbot.signals.service import ScanService
+from tsbot.trading.market_hours import MarketHours
 
 #: Exchange id of the US-stock source.
 ALPACA = "alpaca"
+#: The ``exchange_calendars`` code of US stock hours (NYSE; NASDAQ listings keep the same hours and holidays).
+STOCK_CALENDAR = "XNYS"
 
 
 @dataclass(slots=True)
 class Services:
-    """tsbot's services over one database. Create with :func:`open_services`."""
+    """tsbot's services over one database. Create with :func:`open_services`.
+
+    ``clock`` is the current time (UTC) of what people do by hand, such as the market-hours check of a paper order:
+    the wall clock, or the replay clock under ``tsbot serve --replay``.
+    """
 
     settings: Settings
     db: AsyncEngine
@@ -59,6 +68,8 @@ class Services:
     portfolios: SqlPortfolioStore
     bots: SqlBotStore
     ml_source: ActiveModelSource | None = None
+    clock: Callable[[], datetime] = utc_now
+    stock_hours_built: MarketHours | None = None
 
     async def active_model(self) -> MlScorer | None:
         """The active ML model named ``settings.ml.model_name`` as a scorer, or None when none is active.
@@ -69,6 +80,13 @@ class Services:
         if self.ml_source is None:
             self.ml_source = ActiveModelSource(self.models, self.settings.ml.model_name)
         return await self.ml_source.scorer()
+
+    def stock_hours(self) -> MarketHours:
+        """The regular sessions of US stocks (NYSE calendar, holidays and early closes included, two years either
+        side of today), built on first use (about 0.1 s) and kept."""
+        if self.stock_hours_built is None:
+            self.stock_hours_built = MarketHours(STOCK_CALENDAR)
+        return self.stock_hours_built
 
     def paper_ledger(self) -> SqlPaperLedger:
         """Deposits into and withdrawals from paper accounts."""

@@ -2,29 +2,32 @@
 a portfolio's paper account opened and caught up, and a portfolio valued at the last stored closes.
 
 A user owns portfolios; a portfolio holds accounts (its paper account ``paper:<portfolio id>`` and any exchange
-accounts); orders belong to an account. Money is :class:`~decimal.Decimal`; prices are the last stored closes.
+accounts); orders belong to an account. Money is :class:`~decimal.Decimal`; prices are the last stored closes. The
+work is :class:`~tsbot.trading.valuation.PortfolioValuer`'s (the monitoring cycle's daily snapshots use it too); the
+desks opened here refuse a stock order outside US market hours, as the risk manager refuses a bot's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import Decimal
 
-from tsbot.adapters.storage.portfolios import PortfolioInfo
-from tsbot.core.enums import AssetClass
-from tsbot.trading.models import Balance
+from tsbot.trading.market_hours import StockHoursCheck
 from tsbot.trading.paper_account import PaperDesk
-from tsbot.trading.paper_books import (
-    PAPER_VENUE,
-    LastPrice,
-    book_of,
-    last_prices,
-    open_paper_desk,
-    paper_account,
-)
-from tsbot.trading.portfolio import DOLLARS, Book, Valuation, split_symbol
+from tsbot.trading.valuation import PortfolioInfo, PortfolioValuer, PortfolioView
 from tsbot.wiring import Services
+
+__all__ = [
+    "PortfolioView",
+    "dec",
+    "money",
+    "my_accounts",
+    "my_portfolio",
+    "open_desk",
+    "valuer",
+    "view_portfolio",
+    "with_paper_account",
+]
 
 
 def dec(value: Decimal | None) -> str | None:
@@ -51,12 +54,19 @@ async def my_accounts(services: Services, owner: str) -> dict[str, PortfolioInfo
     return {a.account: p for p in await services.portfolios.list(owner) for a in p.accounts}
 
 
+def valuer(services: Services) -> PortfolioValuer:
+    """The valuer of portfolios over ``services``' stores (:class:`~tsbot.trading.valuation.PortfolioValuer`); the
+    desks it opens refuse stock orders outside US market hours at ``services.clock``
+    (:class:`~tsbot.trading.market_hours.StockHoursCheck`, the rule bots follow)."""
+    hours = StockHoursCheck(services.stock_hours, services.clock)
+    return PortfolioValuer(
+        services.portfolios, services.orders, services.paper_ledger(), services.candles, checks=[hours]
+    )
+
+
 async def with_paper_account(services: Services, info: PortfolioInfo) -> PortfolioInfo:
     """``info`` with its paper account attached (attached now when it had none, as a portfolio made elsewhere may)."""
-    account = paper_account(info.id)
-    if any(a.account == account for a in info.accounts):
-        return info
-    return await services.portfolios.attach_account(info.id, account, PAPER_VENUE, AssetClass.CRYPTO.value)
+    return await valuer(services).with_paper_account(info)
 
 
 async def open_desk(services: Services, info: PortfolioInfo, symbols: Iterable[str] = ()) -> PaperDesk:
@@ -66,60 +76,19 @@ async def open_desk(services: Services, info: PortfolioInfo, symbols: Iterable[s
     Raises:
         NotFoundError: no candles for a symbol it trades or is asked to price.
     """
-    info = await with_paper_account(services, info)
-    desk, _ = await open_paper_desk(
-        paper_account(info.id),
-        orders=services.orders,
-        ledger=services.paper_ledger(),
-        candles=services.candles,
-        symbols=symbols,
-    )
-    return desk
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioView:
-    """A portfolio now: its paper account's balances, the book of all its accounts, the last prices of what it
-    holds, and the valuation in its base currency. ``unvalued`` lists balance assets that are neither the base
-    currency (nor a dollar when the base is one) nor held as a position: shown, not counted in the equity."""
-
-    info: PortfolioInfo
-    desk: PaperDesk
-    balances: list[Balance]
-    book: Book
-    prices: dict[str, LastPrice]
-    valuation: Valuation
-    unvalued: list[str]
-
-
-def _has_rate(currency: str, base: str) -> bool:
-    return currency == base or (currency in DOLLARS and base in DOLLARS)
+    return await valuer(services).open_desk(info, symbols)
 
 
 async def view_portfolio(
     services: Services, info: PortfolioInfo, symbols: Iterable[str] = ()
 ) -> PortfolioView:
-    """Value ``info`` at the last stored closes: its paper account caught up first; positions from the stored fills
-    of every account; cash from the paper account's balances (see :class:`PortfolioView`). ``symbols`` are priced
-    too, and the paper account can trade them (targets of a rebalance).
+    """Value ``info`` at the last stored closes (:meth:`~tsbot.trading.valuation.PortfolioValuer.view`, as the
+    monitoring cycle's daily snapshots do): its paper account caught up first; positions from the stored fills of
+    every account, a paper account's stocks labelled stock; cash from the paper account's balances. ``symbols``
+    are priced too, and the paper account can trade them (targets of a rebalance).
 
     Raises:
         NotFoundError: a held or asked symbol without stored candles.
         DataError: a quote currency without a rate to the base currency, or a stored fill the book refuses.
     """
-    wanted = set(symbols)
-    desk = await open_desk(services, info, wanted)
-    info = await services.portfolios.get(info.id)
-    balances = await desk.balances()
-    kinds = {a.account: a.asset_class for a in info.accounts}
-    book = book_of(await services.orders.account_fills(sorted(kinds)), kinds)
-    holdings = book.open_holdings()
-    held = {h.symbol: h.account for h in holdings}
-    prices = await last_prices(services.candles, set(held) | wanted, held)
-    paper = paper_account(info.id)
-    bases = {split_symbol(h.symbol)[0] for h in holdings if h.account == paper}
-    base = info.base_currency
-    cash = {b.asset: b.total for b in balances if b.asset not in bases and _has_rate(b.asset, base)}
-    unvalued = sorted(b.asset for b in balances if b.asset not in bases and not _has_rate(b.asset, base))
-    valuation = book.value({s: p.price for s, p in prices.items()}, cash, base_currency=base)
-    return PortfolioView(info, desk, balances, book, prices, valuation, unvalued)
+    return await valuer(services).view(info, symbols)

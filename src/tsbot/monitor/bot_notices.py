@@ -38,6 +38,8 @@ class BotNotices:
         self._notifications = notifications
         self._configs: dict[str, BotConfig] = {}
         self.fills_seen = 0
+        #: What the ``trade_executed`` notifications say the fills were: ``paper`` or ``live``.
+        self.mode = "paper"
 
     def register(self, config: BotConfig) -> None:
         """A bot whose fills and proposals this object reports."""
@@ -81,7 +83,7 @@ class BotNotices:
                 "price": plain_decimal(f.price),
                 "fee": plain_decimal(f.fee),
                 "fee_asset": f.fee_currency,
-                "mode": "paper",
+                "mode": self.mode,
                 "bot": config.name,
                 "order_id": f.client_order_id,
                 "executed_at": f.filled_at,

@@ -17,7 +17,9 @@ Each cycle (:meth:`BotRunner.run`), per paper account with bots:
 Status: RUNNING bots trade. PAUSED and KILLED bots open nothing new but keep managing what they hold (stops,
 targets, trailing, exit signals). A STOPPED bot cancels its orders and closes its positions at market once, and runs
 until it is flat. Client order ids are deterministic, so a cycle repeated after a crash sends nothing twice.
-Bots on live exchange accounts are not run here (they are counted as ``live_skipped``).
+Bots on live exchange accounts run on the wall clock through ``live`` (:mod:`tsbot.monitor.live_accounts`, which
+also reconciles those accounts with their venues); without it, or on a replay clock, they are counted as
+``live_skipped``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -53,14 +55,19 @@ from tsbot.trading.paper import Bar
 from tsbot.trading.paper_account import AccountOrderStore, PaperDesk, PaperLedger
 from tsbot.trading.replay import paper_costs, paper_rules
 
+if TYPE_CHECKING:
+    from tsbot.monitor.live_accounts import LiveAccounts
+
 _log = structlog.get_logger("tsbot.monitor")
 _HANDED_KEPT = 500  # provider signal ids remembered per bot
 
 
 @dataclass(slots=True)
 class BotCycleSummary:
-    """What one run did: ``bots`` run, ``bars`` worked, ``fills`` taken, ``trades`` closed, ``events`` logged,
-    bots on live accounts left out, and one line per failure (an account's failure never stops the others)."""
+    """What one run did: ``bots`` run (``live_bots`` of them on live accounts), ``bars`` worked, ``fills`` taken,
+    ``trades`` closed, ``events`` logged, bots on live accounts left out, live accounts ``reconciled`` with their
+    venues (``reconcile_fixed`` differences fixed, one ``reconcile`` line per difference only reported), and one line
+    per failure (an account's failure never stops the others)."""
 
     bots: int = 0
     bars: int = 0
@@ -68,8 +75,12 @@ class BotCycleSummary:
     trades: int = 0
     events: int = 0
     live_skipped: int = 0
+    live_bots: int = 0
+    reconciled: int = 0
+    reconcile_fixed: int = 0
     duration_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    reconcile: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,8 +90,12 @@ class BotCycleSummary:
             "trades": self.trades,
             "events": self.events,
             "live_skipped": self.live_skipped,
+            "live_bots": self.live_bots,
+            "reconciled": self.reconciled,
+            "reconcile_fixed": self.reconcile_fixed,
             "duration_s": round(self.duration_s, 4),
             "errors": list(self.errors),
+            "reconcile": list(self.reconcile),
         }
 
 
@@ -91,6 +106,7 @@ class BotRunner:
         trading: the trading settings in force (read each cycle, so a configuration reload applies).
         signals: the providers' signals (follow bots trade nothing without it).
         notifications: the outbox for ``trade_executed`` and ``approval_needed`` (None: none sent).
+        live: runs the bots of live exchange accounts and reconciles those accounts (None: live bots skipped).
     """
 
     def __init__(
@@ -105,6 +121,7 @@ class BotRunner:
         headlines: HeadlineStore | None = None,
         signals: ProviderSignals | None = None,
         notifications: NotificationQueue | None = None,
+        live: LiveAccounts | None = None,
     ) -> None:
         self._bots = bots
         self._memory = memory
@@ -115,6 +132,7 @@ class BotRunner:
         self._headlines = headlines
         self._signals = signals
         self._notifications = notifications
+        self._live = live
 
     async def run(self, as_of: datetime | None = None) -> BotCycleSummary:
         """One run as of ``as_of`` (the replay clock; None: every stored candle, the wall clock for decisions)."""
@@ -124,14 +142,19 @@ class BotRunner:
         everyone = await self._bots.list()
         memories = await self._memory.load([b.id for b in everyone])
         accounts: dict[str, list[BotConfig]] = defaultdict(list)
+        live: dict[str, list[BotConfig]] = defaultdict(list)
+        run_live = self._live is not None and as_of is None  # a replay never reaches a venue
         for b in everyone:
             if b.status is BotStatus.STOPPED and memories.get(b.id, {}).get("finished", b.id not in memories):
                 continue  # never ran, or wound down
             if b.mode is BotMode.LIVE or not b.account.startswith("paper:"):
-                summary.live_skipped += b.status is not BotStatus.STOPPED
+                if run_live:
+                    live[b.account].append(b)
+                else:
+                    summary.live_skipped += b.status is not BotStatus.STOPPED
                 continue
             accounts[b.account].append(b)
-        if accounts:
+        if accounts or live:
             await self._bots.expire(utc_now())  # people decide on the wall clock, also on a replay clock
         for account, group in accounts.items():
             try:
@@ -139,8 +162,11 @@ class BotRunner:
             except Exception as exc:  # noqa: BLE001 - one account failing must not stop the others
                 summary.errors.append(f"{account}: {exc or type(exc).__name__}")
                 _log.warning("monitor.bots_failed", account=account, error=str(exc), kind=type(exc).__name__)
+        if run_live:
+            assert self._live is not None
+            await self._live.run(self, live, memories, summary)
         summary.duration_s = time.perf_counter() - started
-        if accounts or summary.live_skipped:
+        if accounts or live or summary.live_skipped or summary.reconciled or summary.errors:
             _log.info("monitor.bots", **summary.to_json())
         return summary
 

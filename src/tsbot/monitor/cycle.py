@@ -9,10 +9,13 @@ Each run, in order:
    to live clients (:mod:`tsbot.monitor.work`);
 3. price alerts checked against each symbol's last closed candle, fired ones stored and notified;
 4. users' paper bots run on the new closed bars, providers' signals and approval decisions
-   (:class:`~tsbot.monitor.bot_runner.BotRunner`);
-5. the summary ``{monitored, updated, errors, duration_s}`` stored, logged and returned.
+   (:class:`~tsbot.monitor.bot_runner.BotRunner`); on the wall clock, live exchange accounts are reconciled with their
+   venues and their bots run too (:mod:`tsbot.monitor.live_accounts`; a difference only reported is an error line);
+5. the day's equity snapshot of every portfolio with an account written
+   (:class:`~tsbot.monitor.snapshots.SnapshotWriter`; the cycle's UTC day, replaced by each later cycle of that day);
+6. the summary ``{monitored, updated, errors, duration_s}`` stored, logged and returned.
 
-A failing symbol or source is counted in ``errors`` with its reason and never stops the cycle.
+A failing symbol, source, bot account or portfolio is counted in ``errors`` with its reason and never stops the cycle.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tsbot.market.ports import CandleStore, SeriesInfo
 from tsbot.monitor.bot_runner import BotRunner
 from tsbot.monitor.models import CycleSummary, OutcomeStatus
 from tsbot.monitor.ports import CandleRefresher, CycleStore, Fanout, NewsRefresher, NotificationQueue
+from tsbot.monitor.snapshots import SnapshotWriter
 from tsbot.notify.models import NotificationRequest, NotificationType
 from tsbot.signals.alerts import AlertTrigger, PriceAlertStore, PriceQuote, check_alerts
 from tsbot.signals.service import ScanService
@@ -77,6 +81,7 @@ class MonitoringCycle:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_summary: Callable[[CycleSummary], None] | None = None,
         bots: BotRunner | None = None,
+        snapshots: SnapshotWriter | None = None,
     ) -> None:
         self._scan = scan
         self._candles = candles
@@ -89,6 +94,7 @@ class MonitoringCycle:
         self._batch_size = batch_size
         self._on_summary = on_summary
         self._bots = bots
+        self._snapshots = snapshots
 
     async def run(
         self, as_of: datetime | None = None, *, symbols: Sequence[str] | None = None
@@ -118,6 +124,7 @@ class MonitoringCycle:
                 summary.add_error(f"{outcome.key}: {outcome.reason}")
         await self._check_alerts(infos, as_of, summary)
         await self._run_bots(as_of, summary)
+        await self._write_snapshots(as_of, summary)
         summary.duration_s = time.perf_counter() - started
         await self._cycles.finish(summary)
         _log.info("monitor.cycle", **summary.to_json())
@@ -137,6 +144,21 @@ class MonitoringCycle:
         summary.bots, summary.bot_fills = ran.bots, ran.fills
         for line in ran.errors:
             summary.add_error(f"bots: {line}")
+        for line in ran.reconcile:  # a difference with a venue that could only be reported
+            summary.add_error(f"reconcile: {line}")
+
+    async def _write_snapshots(self, as_of: datetime | None, summary: CycleSummary) -> None:
+        """The day's equity snapshot of every portfolio; a portfolio failing is counted and the others written."""
+        if self._snapshots is None:
+            return
+        try:
+            wrote = await self._snapshots.run(as_of)
+        except Exception as exc:  # noqa: BLE001 - the snapshots failing must not lose the cycle's summary
+            summary.add_error(f"snapshots: {exc or type(exc).__name__}")
+            return
+        summary.snapshots = wrote.written
+        for line in wrote.errors:
+            summary.add_error(f"snapshots: {line}")
 
     async def _refresh(self, keys: list[SeriesKey], summary: CycleSummary) -> None:
         """New candles and headlines; each failure is counted and the cycle goes on."""

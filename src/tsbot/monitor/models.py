@@ -77,6 +77,7 @@ class CycleSummary:
         skipped: series left out for too few bars (not errors).
         bots, bot_fills: users' paper bots run, and the fills of their orders taken
             (:class:`tsbot.monitor.bot_runner.BotRunner`).
+        snapshots: daily equity snapshots written (:class:`tsbot.monitor.snapshots.SnapshotWriter`).
         error_details: one line per failure (``"BTC/USDT 1h: database is locked"``), at most 50 kept.
     """
 
@@ -93,6 +94,7 @@ class CycleSummary:
     notifications: int = 0
     bots: int = 0
     bot_fills: int = 0
+    snapshots: int = 0
     changes: list[StatusChange] = field(default_factory=list)
     error_details: list[str] = field(default_factory=list)
 
@@ -118,5 +120,6 @@ class CycleSummary:
             "notifications": self.notifications,
             "bots": self.bots,
             "bot_fills": self.bot_fills,
+            "snapshots": self.snapshots,
             "error_details": list(self.error_details),
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -12,6 +13,9 @@ from tsbot.market.ports import SeriesInfo
 from tsbot.monitor.models import CycleSummary, SeriesOutcome
 from tsbot.signals.models import StatusChange
 from tsbot.trading.bots import Approval, ApprovalStatus, BotConfig, BotStatus
+from tsbot.trading.performance import DailySnapshot
+from tsbot.trading.ports import Broker
+from tsbot.trading.valuation import PortfolioInfo
 
 
 class CycleStore(Protocol):
@@ -148,4 +152,44 @@ class ProviderSignals(Protocol):
 
     async def open_signals(self, provider: str, *, base: str | None = None) -> list[TrackedSignal]:
         """A provider's signals still open, newest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveAccount:
+    """A live exchange account: the account name orders carry (``"<exchange>:<key id>"``), the user who owns its
+    key, and the key's label (what a person calls it; never a credential)."""
+
+    account: str
+    owner: str
+    label: str
+
+
+class LiveBrokers(Protocol):
+    """The live exchange accounts of the stored exchange keys, and their brokers
+    (:class:`tsbot.adapters.brokers.key_brokers.StoredKeyBrokers`)."""
+
+    async def accounts(self) -> list[LiveAccount]:
+        """Every stored key's account (no credential is read)."""
+        ...
+
+    async def open(self, account: LiveAccount) -> Broker:
+        """The account's broker, signing with the key's credentials (decrypted for it alone); close it after use.
+
+        Raises:
+            tsbot.core.errors.TsbotError: the key is gone or cannot be decrypted, no encryption key is configured,
+                or its exchange has no broker. No message holds a credential.
+        """
+        ...
+
+
+class PortfolioSnapshots(Protocol):
+    """Portfolios and their daily equity snapshots (:class:`tsbot.adapters.storage.portfolios.SqlPortfolioStore`)."""
+
+    async def with_accounts(self) -> list[PortfolioInfo]:
+        """Every portfolio that holds at least one account."""
+        ...
+
+    async def save_snapshot(self, portfolio_id: str, snapshot: DailySnapshot) -> None:
+        """Store the snapshot of its UTC day, replacing one stored for that day."""
         ...

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import warnings
 from bisect import bisect_right
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from tsbot.core.enums import AssetClass
+from tsbot.trading.models import MarketRules, OrderRequest
 
 #: How far the default range of :class:`MarketHours` reaches back and ahead of today (UTC).
 DEFAULT_REACH = timedelta(days=2 * 365)
@@ -198,3 +200,27 @@ def closed_reason(symbol: str, at: datetime, hours: TradingHours | None) -> str 
 
 def _utc(at: datetime) -> str:
     return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+class StockHoursCheck:
+    """The market-hours rule of orders placed by hand (the paper desk behind the API, the web dashboard and the
+    Telegram bot), as the risk manager applies it to bots (:meth:`tsbot.trading.risk.RiskManager.check` with
+    ``stock_market_hours_only``): a stock order is refused outside its exchange's regular session, with the time
+    the next session opens; nothing is queued for the open. A ``reduce_only`` order (a protective exit) passes, as
+    it does for bots; crypto is never checked.
+
+    Args:
+        hours: the stock market's hours, asked for only when a stock order is checked (building them takes about
+            0.1 s); None refuses stock orders, saying that no hours were given.
+        clock: the current time, UTC (the replay clock when the process runs on one).
+    """
+
+    def __init__(self, hours: Callable[[], TradingHours | None], clock: Callable[[], datetime]) -> None:
+        self._hours = hours
+        self._clock = clock
+
+    def __call__(self, request: OrderRequest, rules: MarketRules) -> str | None:
+        """Why ``request`` cannot be placed now, or None when it may (an :data:`tsbot.trading.service.OrderCheck`)."""
+        if rules.asset_class is not AssetClass.STOCK or request.reduce_only:
+            return None
+        return closed_reason(request.symbol, self._clock(), self._hours())

@@ -34,7 +34,7 @@ from tsbot.trading.models import (
 )
 from tsbot.trading.paper import Bar, PaperBroker, PaperCosts
 from tsbot.trading.ports import OrderStore
-from tsbot.trading.service import OrderService
+from tsbot.trading.service import OrderCheck, OrderService
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +122,7 @@ class PaperDesk:
         last_bars: Mapping[str, Bar],
         costs: PaperCosts | None = None,
         clock: Callable[[], datetime] = utc_now,
+        checks: Sequence[OrderCheck] = (),
     ) -> PaperDesk:
         """Rebuild the account ``account`` (``paper:<portfolio id>``).
 
@@ -129,6 +130,7 @@ class PaperDesk:
             rules: market rules of every symbol it may trade (and of those it holds working orders in).
             last_bars: the newest stored candle per symbol, already worked (its close is the last price).
             costs: fees and slippage (default: 10 bps each side, no slippage, market orders fill at the last close).
+            checks: the front end's own rules on each order placed (see :class:`OrderService`).
         """
         fills = [f for _, f in await store.account_fills([account])]
         balances = balances_after(ledger_totals(await ledger.entries(account)), fills)
@@ -149,7 +151,7 @@ class PaperDesk:
         for o in working:
             armed = first_fill.get(o.request.parent_id or "")
             broker.adopt(o, legs_armed_at=armed, works_from=o.history[0].at)
-        service = OrderService(store, broker, account, clock=clock)
+        service = OrderService(store, broker, account, clock=clock, checks=checks)
         return cls(account, broker, service, ledger, [o.client_order_id for o in working])
 
     @property

@@ -15,7 +15,7 @@ An order tsbot recorded as final that the venue still lists as open is cancelled
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,6 +26,7 @@ from tsbot.trading.models import (
     TRANSITIONS,
     BrokerOrder,
     Fill,
+    MarketRules,
     Order,
     OrderRejectedError,
     OrderRequest,
@@ -33,6 +34,9 @@ from tsbot.trading.models import (
 )
 from tsbot.trading.orders import prepare_order
 from tsbot.trading.ports import Broker, OrderStore
+
+#: A front end's own rule on an order about to be sent: the reason it is refused (a sentence), or None to let it go.
+OrderCheck = Callable[[OrderRequest, MarketRules], str | None]
 
 
 @dataclass(slots=True)
@@ -56,6 +60,8 @@ class OrderService:
         client_prefix: our client ids start with it (``tsb-``); the venue's other open orders are reported.
         resend_within: a NEW order the venue never saw is sent by reconciliation while younger than this
             (default 5 minutes); an older one is cancelled as stale.
+        checks: rules of the front end run after the market's own checks (the desk's stock market hours,
+            :class:`~tsbot.trading.market_hours.StockHoursCheck`); a refusal is stored as REJECTED like theirs.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class OrderService:
         clock: Callable[[], datetime] = utc_now,
         client_prefix: str = "tsb-",
         resend_within: timedelta = timedelta(minutes=5),
+        checks: Sequence[OrderCheck] = (),
     ) -> None:
         self._store = store
         self._broker = broker
@@ -74,6 +81,7 @@ class OrderService:
         self._clock = clock
         self._prefix = client_prefix
         self._resend_within = resend_within
+        self._checks = tuple(checks)
 
     async def submit(self, request: OrderRequest, *, reference_price: Decimal | None = None) -> Order:
         """Check, store, then send an order; returns it with the venue's answer applied.
@@ -96,6 +104,9 @@ class OrderService:
         try:
             rules = await self._broker.market_rules(request.symbol)
             request = prepare_order(request, rules, reference_price)
+            for check in self._checks:
+                if (reason := check(request, rules)) is not None:
+                    raise OrderRejectedError(reason)
         except OrderRejectedError as refused:
             order = Order.new(request, now)
             order.move(OrderStatus.REJECTED, now, refused.reason)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,33 +22,11 @@ from tsbot.core.enums import AssetClass
 from tsbot.core.errors import ConfigError, NotFoundError
 from tsbot.trading.performance import DailySnapshot
 from tsbot.trading.portfolio import validate_weights
+from tsbot.trading.valuation import PortfolioAccount, PortfolioInfo
+
+__all__ = ["PortfolioAccount", "PortfolioInfo", "SqlPortfolioStore"]
 
 _MONEY = ("equity", "cash", "positions_value", "realised_pnl", "unrealised_pnl", "fees")
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioAccount:
-    """A trading account (the ``account`` of orders) in a portfolio, on ``venue`` (``paper``, ``binance``,
-    ``alpaca``), trading ``asset_class``; ``created_at`` UTC."""
-
-    account: str
-    venue: str
-    asset_class: AssetClass
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioInfo:
-    """A stored portfolio. ``target_weights``: symbol -> share of equity (empty: no rebalancing targets);
-    ``created_at`` UTC; ``accounts`` sorted by account."""
-
-    id: str
-    owner: str
-    name: str
-    base_currency: str
-    target_weights: Mapping[str, Decimal]
-    created_at: datetime
-    accounts: tuple[PortfolioAccount, ...]
 
 
 def _text(value: Decimal) -> str:
@@ -112,6 +89,32 @@ class SqlPortfolioStore:
                 )
             ).all()
             return [await self._info(conn, r._mapping) for r in rows]
+
+    async def with_accounts(self) -> builtins.list[PortfolioInfo]:
+        """Every owner's portfolios that hold at least one account, oldest first (then by id): two queries
+        whatever their number."""
+        held = select(portfolio_accounts.c.portfolio_id).distinct()
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(portfolios)
+                    .where(portfolios.c.id.in_(held))
+                    .order_by(portfolios.c.created_at, portfolios.c.id)
+                )
+            ).all()
+            links = (
+                await conn.execute(
+                    select(portfolio_accounts)
+                    .where(portfolio_accounts.c.portfolio_id.in_(held))
+                    .order_by(portfolio_accounts.c.account)
+                )
+            ).all()
+        accounts: dict[str, builtins.list[PortfolioAccount]] = {}
+        for m in (r._mapping for r in links):
+            accounts.setdefault(m["portfolio_id"], []).append(
+                PortfolioAccount(m["account"], m["venue"], AssetClass(m["asset_class"]), m["created_at"])
+            )
+        return [self._build(r._mapping, accounts.get(r._mapping["id"], [])) for r in rows]
 
     async def get(self, portfolio_id: str, owner: str | None = None) -> PortfolioInfo:
         """The portfolio ``portfolio_id`` (of ``owner`` when given).
@@ -268,6 +271,10 @@ class SqlPortfolioStore:
         ]
 
     async def _info(self, conn: AsyncConnection, m: Mapping[str, Any]) -> PortfolioInfo:
+        return self._build(m, await self._accounts(conn, m["id"]))
+
+    @staticmethod
+    def _build(m: Mapping[str, Any], accounts: builtins.list[PortfolioAccount]) -> PortfolioInfo:
         weights = m["target_weights"] or {}
         return PortfolioInfo(
             id=m["id"],
@@ -276,5 +283,5 @@ class SqlPortfolioStore:
             base_currency=m["base_currency"],
             target_weights={s: Decimal(w) for s, w in weights.items()},
             created_at=m["created_at"],
-            accounts=tuple(await self._accounts(conn, m["id"])),
+            accounts=tuple(accounts),
         )

@@ -18,7 +18,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from tsbot.accounts.models import Permission, User
 from tsbot.apps.bot.context import BotContext, Context, edit, for_linked, say
-from tsbot.apps.bot.formatting import approval_text, when
+from tsbot.apps.bot.formatting import approval_text, when, zone_of
 from tsbot.core.errors import ConfigError, DataError
 from tsbot.trading.bots import ApprovalStatus, BotStatus
 from tsbot.trading.models import InvalidTransitionError
@@ -111,7 +111,7 @@ def register(application: Application, bot: BotContext) -> None:  # type: ignore
         more = len(pending) - MAX_APPROVALS
         await say(update, context, f"{len(pending)} order(s) wait for your decision:")
         for approval in pending[:MAX_APPROVALS]:
-            text = approval_text(approval, configs.get(approval.bot_id or ""))
+            text = approval_text(approval, configs.get(approval.bot_id or ""), zone_of(user))
             await say(update, context, text, decision_keyboard(approval.id))
         if more > 0:
             await say(update, context, f"… and {more} more: decide these first, then send /approve again.")
@@ -151,7 +151,7 @@ def register(application: Application, bot: BotContext) -> None:  # type: ignore
             await edit(update, "Cancelled, no bot paused.")
             return
         if not isinstance(message, Message) or bot.clock() - message.date > bot.confirm_ttl:
-            stamp = f" ({when(message.date)})" if isinstance(message, Message) else ""
+            stamp = f" ({when(message.date, zone_of(user))})" if isinstance(message, Message) else ""
             await edit(update, f"Expired{stamp}, no bot paused: send /stop again.")
             return
         await edit(update, await pause_running(bot, user))

@@ -3,17 +3,21 @@ break a message), compact lines, every number with its unit.
 
 Money and quantities are :class:`~decimal.Decimal` and written in plain notation with thousands separators
 (``1,234.5 USDT``); cash figures of a portfolio are rounded to cents; signal prices (floats from the scan) to six
-significant digits. Times are UTC, written ``2026-11-21 10:00 UTC``.
+significant digits. Times are shown in the linked user's time zone (their profile's; UTC when none is set or the
+stored name is no zone), written as notifications write them (:func:`tsbot.notify.templates.human_time`):
+``2026-11-21 11:00 CET``, ``2026-11-21 10:00 UTC``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Final
 
+from tsbot.accounts.models import User
 from tsbot.apps.desk import PortfolioView
+from tsbot.notify.templates import human_time, time_zone
 from tsbot.signals.alerts import PriceAlert
 from tsbot.signals.models import Signal
 from tsbot.trading.bots import Approval, BotConfig
@@ -59,9 +63,16 @@ def pct(ratio: float) -> str:
     return f"{ratio * 100:.0f}%"
 
 
-def when(at: datetime) -> str:
-    """An aware time as ``2026-11-21 10:00 UTC``."""
-    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+def zone_of(user: User | None) -> tzinfo:
+    """The time zone ``user`` reads times in: their profile's IANA zone; UTC for no user, no zone set, or a stored
+    name that is no zone (:func:`tsbot.notify.templates.time_zone`, as notifications resolve it)."""
+    return time_zone(None if user is None else user.preferences.time_zone)
+
+
+def when(at: datetime, zone: tzinfo = UTC) -> str:
+    """An aware time in ``zone``, to the minute, with the zone's abbreviation: ``2026-11-21 10:00 UTC``,
+    ``2026-11-21 11:00 CET`` (:func:`tsbot.notify.templates.human_time`)."""
+    return human_time(at, zone)
 
 
 def clip(text: str) -> str:
@@ -74,21 +85,23 @@ def quote_of(symbol: str) -> str:
     return symbol.partition("/")[2] or "USD"
 
 
-def signal_line(signal: Signal) -> str:
-    """One compact line: ``BTC/USDT 1h binance: BUY score +0.62, conf 71%, 64,123.5 USDT (10:00 UTC)``."""
+def signal_line(signal: Signal, zone: tzinfo = UTC) -> str:
+    """One compact line: ``BTC/USDT 1h binance: BUY score +0.62, conf 71%, 64,123.5 USDT (2026-11-21 10:00 UTC)``,
+    the time in ``zone``."""
     k = signal.key
     return (
         f"{k.symbol} {k.timeframe.value} {k.exchange}: {signal.action.value} score {signal.score:+.2f}, "
-        f"conf {pct(signal.confidence)}, {price(signal.price, quote_of(k.symbol))} ({when(signal.as_of)})"
+        f"conf {pct(signal.confidence)}, {price(signal.price, quote_of(k.symbol))} ({when(signal.as_of, zone)})"
     )
 
 
-def signal_detail(signal: Signal) -> str:
-    """The signal explained: action, score, confidence, price, stop, targets and the top reasons."""
+def signal_detail(signal: Signal, zone: tzinfo = UTC) -> str:
+    """The signal explained: action, score, confidence, price, stop, targets and the top reasons; its time in
+    ``zone``."""
     k, unit = signal.key, quote_of(signal.key.symbol)
     lines = [
         f"{k.symbol}: {signal.action.value}",
-        f"{k.exchange} {k.timeframe.value}, as of {when(signal.as_of)}",
+        f"{k.exchange} {k.timeframe.value}, as of {when(signal.as_of, zone)}",
         f"score {signal.score:+.2f} (-1 to +1), confidence {pct(signal.confidence)}",
         f"price {price(signal.price, unit)}",
     ]
@@ -171,7 +184,7 @@ def alert_line(alert: PriceAlert) -> str:
     return f"{alert.symbol} {alert.condition.value} {num(alert.price)} ({state}){note}"
 
 
-def approval_text(approval: Approval, bot: BotConfig | None) -> str:
-    """A proposed order for a person to decide: the summary and when it expires."""
+def approval_text(approval: Approval, bot: BotConfig | None, zone: tzinfo = UTC) -> str:
+    """A proposed order for a person to decide: the summary and when it expires (in ``zone``)."""
     who = f"bot {bot.name}" if bot is not None else "proposed"
-    return f"{who}: {approval.summary}\nexpires {when(approval.expires_at)}"
+    return f"{who}: {approval.summary}\nexpires {when(approval.expires_at, zone)}"

@@ -22,6 +22,7 @@ from tsbot.accounts.models import Permission, User
 from tsbot.apps.bot import market, portfolio, symbols
 from tsbot.apps.bot.account import help_text
 from tsbot.apps.bot.context import BotContext, Context, for_linked, refusal, say
+from tsbot.apps.bot.formatting import zone_of
 from tsbot.apps.bot.orders import ORDER_INTENTS, offer
 from tsbot.intake.commands import HELP_HINT, MAX_COMMAND_CHARS, Command, CommandIntent, parse_command
 
@@ -67,13 +68,13 @@ async def answer(bot: BotContext, update: Update, context: Context, user: User, 
         await offer(bot, update, context, user, command)
     elif intent is CommandIntent.SIGNAL:
         reply = (
-            await market.symbol_signal(bot, command.symbol)
+            await market.symbol_signal(bot, command.symbol, zone_of(user))
             if command.symbol
             else await market.watchlist_signals(bot, user)
         )
         await say(update, context, reply)
     elif intent is CommandIntent.PRICE:
-        await say(update, context, await market.last_price(bot, command.symbol or ""))
+        await say(update, context, await market.last_price(bot, command.symbol or "", zone_of(user)))
     elif intent is CommandIntent.PORTFOLIO:
         await say(update, context, await portfolio.portfolios_reply(bot, user))
     elif intent is CommandIntent.POSITIONS:

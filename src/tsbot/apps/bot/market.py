@@ -11,7 +11,7 @@ over its series (exchanges, timeframes).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Final
 
 from telegram import Update
@@ -22,7 +22,15 @@ from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 from tsbot.adapters.storage.watch import SqlPriceAlertStore, SqlWatchlistStore
 from tsbot.apps.bot import symbols
 from tsbot.apps.bot.context import BotContext, Context, for_linked, say
-from tsbot.apps.bot.formatting import alert_line, price, quote_of, signal_detail, signal_line, when
+from tsbot.apps.bot.formatting import (
+    alert_line,
+    price,
+    quote_of,
+    signal_detail,
+    signal_line,
+    when,
+    zone_of,
+)
 from tsbot.core.time import from_ms
 from tsbot.signals.models import Signal
 from tsbot.trading.paper_books import last_prices
@@ -40,7 +48,8 @@ def _rank(signal: Signal) -> tuple[datetime, int]:
 
 
 async def watchlist_signals(bot: BotContext, user: User) -> str:
-    """The ``/signals`` answer: the latest signal of each watched symbol, in watchlist order."""
+    """The ``/signals`` answer: the latest signal of each watched symbol, in watchlist order, times in the user's
+    time zone."""
     services = bot.services
     mine = await SqlWatchlistStore(services.db).symbols(user.id)
     note = ""
@@ -67,14 +76,16 @@ async def watchlist_signals(bot: BotContext, user: User) -> str:
             newest[signal.key.symbol] = signal
     if not newest:
         return note + f"No signals yet for {', '.join(wanted[:MAX_SYMBOLS])}."
-    lines = [signal_line(newest[s]) for s in wanted if s in newest]
+    zone = zone_of(user)
+    lines = [signal_line(newest[s], zone) for s in wanted if s in newest]
     if len(wanted) > MAX_SYMBOLS:
         lines.append(f"… and {len(wanted) - MAX_SYMBOLS} more symbols: see tsbot → Signals.")
     return note + "\n".join(lines) + "\nDetails: /signal SYMBOL"
 
 
-async def symbol_signal(bot: BotContext, text: str) -> str:
-    """The ``/signal <text>`` answer: the newest signal of the symbol ``text`` names, explained.
+async def symbol_signal(bot: BotContext, text: str, zone: tzinfo = UTC) -> str:
+    """The ``/signal <text>`` answer: the newest signal of the symbol ``text`` names, explained (its time in
+    ``zone``, the user's).
 
     Raises:
         NotFoundError: ``text`` names no known symbol.
@@ -84,11 +95,11 @@ async def symbol_signal(bot: BotContext, text: str) -> str:
     found, _ = await SqlSignalQueries(bot.services.db).newest_per_series(SignalFilter(symbols=(symbol,)))
     if not found:
         return f"No signal for {symbol} yet: the next scan makes one."
-    return signal_detail(max((s.signal for s in found), key=_rank))
+    return signal_detail(max((s.signal for s in found), key=_rank), zone)
 
 
-async def last_price(bot: BotContext, text: str) -> str:
-    """The last stored close of the symbol ``text`` names, with its time.
+async def last_price(bot: BotContext, text: str, zone: tzinfo = UTC) -> str:
+    """The last stored close of the symbol ``text`` names, with its bar's time in ``zone`` (the user's).
 
     Raises:
         NotFoundError: ``text`` names no known symbol.
@@ -99,7 +110,7 @@ async def last_price(bot: BotContext, text: str) -> str:
     key = last.series.key
     return (
         f"{symbol}: {price(last.price, quote_of(symbol))} (close of the {key.timeframe.value} bar of "
-        f"{when(from_ms(last.open_ms))} on {key.exchange})"
+        f"{when(from_ms(last.open_ms), zone)} on {key.exchange})"
     )
 
 
@@ -125,7 +136,7 @@ def register(application: Application, bot: BotContext) -> None:  # type: ignore
         if not text:
             await say(update, context, "Which symbol? For example: /signal BTC")
             return
-        await say(update, context, await symbol_signal(bot, text))
+        await say(update, context, await symbol_signal(bot, text, zone_of(user)))
 
     async def alerts_command(update: Update, context: Context, user: User) -> None:
         await say(update, context, await user_alerts(bot, user))

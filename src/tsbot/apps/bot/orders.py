@@ -29,7 +29,7 @@ from tsbot.accounts.models import Permission, User
 from tsbot.adapters.storage.portfolios import PortfolioInfo
 from tsbot.apps.bot import symbols
 from tsbot.apps.bot.context import BotContext, Context, edit, for_linked, say
-from tsbot.apps.bot.formatting import cash, num, order_text, price, when
+from tsbot.apps.bot.formatting import cash, num, order_text, price, when, zone_of
 from tsbot.apps.bot.portfolio import NO_PORTFOLIO
 from tsbot.apps.desk import open_desk
 from tsbot.core.errors import DataError, NotFoundError
@@ -345,7 +345,8 @@ def register(application: Application, bot: BotContext) -> None:  # type: ignore
             return
         proposal = Proposal.decode(query.data)
         if bot.clock() - message.date > bot.confirm_ttl:
-            await edit(update, f"Expired ({when(message.date)}), nothing placed: send the order again.")
+            stamp = when(message.date, zone_of(user))
+            await edit(update, f"Expired ({stamp}), nothing placed: send the order again.")
             return
         await edit(update, await _place(bot, user, proposal, message))
 

@@ -71,6 +71,7 @@ async def _replay_clock(services: Services, speed: float, start: str | None) -> 
     clock = ReplayClock(start_at, end_at, speed)
     # every part of the process (pages, paper fills, on-demand signals) sees the store as of the replay clock
     services.candles = CandlesAsOf(services.candles, clock.now)  # type: ignore[assignment]
+    services.clock = clock.now  # and checks what people do by hand (stock market hours) at its time
     return clock
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from tsbot.adapters.brokers.key_brokers import StoredKeyBrokers
 from tsbot.adapters.events import EventChangePublisher, EventPublisher
 from tsbot.adapters.storage.bot_runs import SqlBotMemory
 from tsbot.adapters.storage.config_overrides import SqlConfigOverrides, apply_overrides
@@ -23,9 +24,12 @@ from tsbot.core.errors import TsbotError
 from tsbot.monitor.bot_runner import BotRunner
 from tsbot.monitor.cycle import DEFAULT_BATCH_SIZE, MonitoringCycle
 from tsbot.monitor.fanout import InProcessFanout
+from tsbot.monitor.live_accounts import LiveAccounts
 from tsbot.monitor.ports import CandleRefresher, Fanout, NewsRefresher
+from tsbot.monitor.snapshots import SnapshotWriter
 from tsbot.monitor.work import SeriesWork
 from tsbot.notify.service import NotificationService
+from tsbot.trading.valuation import PortfolioValuer
 from tsbot.wiring import Services
 
 _log = structlog.get_logger("tsbot.monitor")
@@ -62,8 +66,9 @@ def build_cycle(
     news_refresher: NewsRefresher | None = None,
 ) -> MonitoringCycle:
     """A monitoring cycle over ``services`` running its per-series work through ``fanout`` (default: in this
-    process, calling ``on_queued`` when it queued notifications), with price alerts, users' paper bots, and their
-    notifications; new candles and headlines fetched first by the refreshers given (none on a replay clock)."""
+    process, calling ``on_queued`` when it queued notifications), with price alerts, users' paper bots, their
+    notifications, and the portfolios' daily equity snapshots; new candles and headlines fetched first by the
+    refreshers given (none on a replay clock)."""
     outbox = services.notifications(publisher)
     return MonitoringCycle(
         services.scan_service(),
@@ -74,13 +79,21 @@ def build_cycle(
         notifications=outbox,
         batch_size=batch_size,
         bots=build_bot_runner(services, outbox),
+        snapshots=build_snapshot_writer(services),
         candle_refresher=candle_refresher,
         news_refresher=news_refresher,
     )
 
 
 def build_bot_runner(services: Services, notifications: NotificationService | None = None) -> BotRunner:
-    """The runner of users' paper bots over ``services`` (trading settings read live each cycle)."""
+    """The runner of users' bots over ``services`` (trading settings read live each cycle): paper bots, and on the
+    wall clock the bots of live exchange accounts, whose accounts are reconciled with their venues."""
+    live = LiveAccounts(
+        StoredKeyBrokers(services.db, lambda: services.settings),
+        services.orders,
+        lambda: services.settings.monitor,
+        notifications=notifications,
+    )
     return BotRunner(
         services.bots,
         SqlBotMemory(services.db),
@@ -91,7 +104,14 @@ def build_bot_runner(services: Services, notifications: NotificationService | No
         headlines=services.headlines,
         signals=services.tracked_signals,
         notifications=notifications,
+        live=live,
     )
+
+
+def build_snapshot_writer(services: Services) -> SnapshotWriter:
+    """The writer of every portfolio's daily equity snapshot over ``services`` (valued as the API values them)."""
+    valuer = PortfolioValuer(services.portfolios, services.orders, services.paper_ledger(), services.candles)
+    return SnapshotWriter(services.portfolios, valuer)
 
 
 class LiveSettings:
