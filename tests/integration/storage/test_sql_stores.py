@@ -52,6 +52,38 @@ async def test_point_in_time_load_cuts_at_end_and_limits(services: Services) -> 
     assert await store.last_open_ms(SeriesKey("binance", "NOPE/USDT", Timeframe.H1)) is None
 
 
+async def test_load_many_gives_each_series_its_last_bars_up_to_its_own_end(services: Services) -> None:
+    store = services.candles
+    eth = SeriesKey("binance", "ETH/USDT", Timeframe.H1)
+    btc_4h = SeriesKey("binance", "BTC/USDT", Timeframe.H4)
+    other = SeriesKey("kraken", "BTC/USDT", Timeframe.H1)
+    rng = np.random.default_rng(5)
+    stored = {}
+    for key, n, start in ((KEY, 120, 0), (eth, 80, 30), (btc_4h, 40, 0), (other, 5, 0)):
+        rows = _rows(n, start)
+        rows[:, 1:5] *= rng.uniform(
+            0.5, 2.0
+        )  # prices that are not round numbers: float64 must come back exact
+        frame = CandleFrame.from_rows(rows)
+        await store.upsert(key, "crypto", frame)
+        stored[key] = frame
+    nope = SeriesKey("binance", "NOPE/USDT", Timeframe.H1)
+    ends = {KEY: T0 + 99 * H, eth: T0 + 99 * H, other: T0 - H}  # btc_4h and nope: no end (the last bar)
+    many = await store.load_many([KEY, eth, btc_4h, other, nope], end_ms=ends, limit=30)
+    assert list(many) == [KEY, eth, btc_4h, other, nope]
+    for key in (KEY, eth, btc_4h):
+        one = await store.load(key, end_ms=ends.get(key), limit=30)
+        assert len(one) == 30
+        for name in ("open_time_ms", "open", "high", "low", "close", "volume"):
+            np.testing.assert_array_equal(getattr(many[key], name), getattr(one, name))
+        assert many[key].open_time_ms.dtype == np.int64
+    assert many[KEY].open_time_ms[-1] == T0 + 99 * H
+    assert many[btc_4h].open_time_ms[-1] == stored[btc_4h].open_time_ms[-1]
+    assert len(many[other]) == 0 and len(many[nope]) == 0  # ends before its first bar; never stored
+    everything = await store.load_many([eth], limit=1_000)
+    np.testing.assert_array_equal(everything[eth].close, stored[eth].close)
+
+
 async def test_series_listing(services: Services) -> None:
     store = services.candles
     await store.upsert(KEY, "crypto", CandleFrame.from_rows(_rows(30)))

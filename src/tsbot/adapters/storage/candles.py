@@ -5,16 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tsbot.adapters.storage.tables import candles, instruments
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.market.ports import SeriesInfo, UpsertResult
 
 _CHUNK = 5_000
+#: An end time later than any bar (ms): "up to the last stored bar".
+_NO_END = 2**62
+
+#: PostgreSQL: the last ``:limit`` bars up to ``:end`` of each of ``:symbols``, one row per symbol: the symbol, then
+#: arrays of open times, open, high, low, close and volume, oldest first. The lateral subquery walks the primary
+#: key backwards from ``:end`` and stops after ``:limit`` rows, whatever the length of the stored history.
+_PG_LAST_BARS = text(
+    f"""
+    SELECT s.symbol,
+           array_agg(c.open_time_ms ORDER BY c.open_time_ms), array_agg(c.open ORDER BY c.open_time_ms),
+           array_agg(c.high ORDER BY c.open_time_ms), array_agg(c.low ORDER BY c.open_time_ms),
+           array_agg(c.close ORDER BY c.open_time_ms), array_agg(c.volume ORDER BY c.open_time_ms)
+    FROM unnest(CAST(:symbols AS text[])) AS s(symbol)
+    CROSS JOIN LATERAL (
+        SELECT open_time_ms, open, high, low, close, volume FROM {candles.name}
+        WHERE exchange = :exchange AND symbol = s.symbol AND timeframe = :timeframe AND open_time_ms <= :end
+        ORDER BY open_time_ms DESC LIMIT :limit
+    ) AS c
+    GROUP BY s.symbol
+    """
+)
 
 
 def dialect_insert(engine: AsyncEngine):  # type: ignore[no-untyped-def]
@@ -102,55 +123,69 @@ class SqlCandleStore:
     async def load_many(
         self, keys: Sequence[SeriesKey], *, end_ms: Mapping[SeriesKey, int] | None = None, limit: int
     ) -> dict[SeriesKey, CandleFrame]:
-        """The last ``limit`` bars of each series up to its end, in one query per distinct end time, exchange and
-        timeframe (a window function ranks each series' bars newest first)."""
-        # One query per (end time, exchange, timeframe) and 500 symbols: a plain IN on the symbol column keeps the
-        # primary-key index in use (a row-value IN list of hundreds of (exchange, symbol, timeframe) tuples is
-        # planned as a scan on PostgreSQL, ten times slower).
+        """The last ``limit`` bars of each series up to its end (``end_ms[key]``, an open time in ms UTC, included;
+        a key missing from it, or no mapping: the last stored bar), oldest first; an empty frame for a series with
+        no bar. One query per distinct end time, exchange, timeframe and 500 symbols.
+
+        On PostgreSQL each series comes back as one row of arrays (an index scan per symbol, newest first, cut at
+        ``limit``), so the driver decodes the prices in C and no Python object is made per bar; on SQLite a window
+        function ranks each series' bars and they come back one row per bar."""
         groups: dict[tuple[int | None, str, str], list[SeriesKey]] = {}
         for key in keys:
             end = None if end_ms is None else end_ms.get(key)
             groups.setdefault((end, key.exchange, key.timeframe.value), []).append(key)
-        rows_by_key: dict[tuple[str, str, str], list[tuple]] = {}  # type: ignore[type-arg]
+        arrays: dict[tuple[str, str, str], np.ndarray] = {}
+        pg = self._engine.dialect.name == "postgresql"
         async with self._engine.connect() as conn:
             for (end, exchange, timeframe), members in groups.items():
-                for start in range(0, len(members), 500):
-                    chunk = members[start : start + 500]
-                    rank = (
-                        func.row_number()
-                        .over(partition_by=candles.c.symbol, order_by=candles.c.open_time_ms.desc())
-                        .label("rank")
-                    )
-                    inner = select(*candles.c, rank).where(
-                        candles.c.exchange == exchange,
-                        candles.c.timeframe == timeframe,
-                        candles.c.symbol.in_(sorted({k.symbol for k in chunk})),
-                    )
-                    if end is not None:
-                        inner = inner.where(candles.c.open_time_ms <= end)
-                    sub = inner.subquery()
-                    stmt = select(
-                        sub.c.exchange,
-                        sub.c.symbol,
-                        sub.c.timeframe,
-                        sub.c.open_time_ms,
-                        sub.c.open,
-                        sub.c.high,
-                        sub.c.low,
-                        sub.c.close,
-                        sub.c.volume,
-                    ).where(sub.c.rank <= limit)
-                    for row in await conn.execute(stmt):
-                        rows_by_key.setdefault(tuple(row[:3]), []).append(tuple(row[3:]))
+                symbols = sorted({k.symbol for k in members})
+                for start in range(0, len(symbols), 500):
+                    chunk = symbols[start : start + 500]
+                    if pg:
+                        params = {"exchange": exchange, "timeframe": timeframe, "symbols": chunk, "limit": limit,
+                                  "end": _NO_END if end is None else end}  # fmt: skip
+                        for row in await conn.execute(_PG_LAST_BARS, params):
+                            arrays[(exchange, row[0], timeframe)] = np.array(row[1:], dtype=np.float64).T
+                    else:
+                        await self._load_rows(conn, exchange, timeframe, chunk, end, limit, arrays)
         out: dict[SeriesKey, CandleFrame] = {}
         for key in keys:
-            rows = rows_by_key.get((key.exchange, key.symbol, key.timeframe.value))
-            if not rows:
-                out[key] = CandleFrame.empty()
-                continue
-            arr = np.array(rows, dtype=np.float64)
-            out[key] = CandleFrame.from_rows(arr[np.argsort(arr[:, 0], kind="stable")])
+            arr = arrays.get((key.exchange, key.symbol, key.timeframe.value))
+            out[key] = CandleFrame.empty() if arr is None else CandleFrame.from_rows(arr)
         return out
+
+    @staticmethod
+    async def _load_rows(
+        conn: AsyncConnection,
+        exchange: str,
+        timeframe: str,
+        symbols: list[str],
+        end: int | None,
+        limit: int,
+        arrays: dict[tuple[str, str, str], np.ndarray],
+    ) -> None:
+        """SQLite: the last ``limit`` bars of ``symbols`` up to ``end``, one row per bar (a plain IN on the symbol
+        column keeps the primary-key index in use), into ``arrays`` as ``(n, 6)`` oldest first."""
+        rank = (
+            func.row_number()
+            .over(partition_by=candles.c.symbol, order_by=candles.c.open_time_ms.desc())
+            .label("rank")
+        )
+        inner = select(*candles.c, rank).where(
+            candles.c.exchange == exchange, candles.c.timeframe == timeframe, candles.c.symbol.in_(symbols)
+        )
+        if end is not None:
+            inner = inner.where(candles.c.open_time_ms <= end)
+        sub = inner.subquery()
+        stmt = select(
+            sub.c.symbol, sub.c.open_time_ms, sub.c.open, sub.c.high, sub.c.low, sub.c.close, sub.c.volume
+        ).where(sub.c.rank <= limit)
+        rows: dict[str, list[tuple]] = {}  # type: ignore[type-arg]
+        for row in await conn.execute(stmt):
+            rows.setdefault(row[0], []).append(tuple(row[1:]))
+        for symbol, bars in rows.items():
+            arr = np.array(bars, dtype=np.float64)
+            arrays[(exchange, symbol, timeframe)] = arr[np.argsort(arr[:, 0], kind="stable")]
 
     async def series(self) -> list[SeriesInfo]:
         """Every stored series with bar count and first / last open time, ordered by exchange, symbol, timeframe."""
