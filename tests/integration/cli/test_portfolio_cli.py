@@ -243,3 +243,37 @@ def test_a_held_symbol_without_candles_is_named(tsbot: Invoke, with_services: Ca
     shown = tsbot("portfolio", "show", "Alts")
     # 3 * 160 = 480; unrealised (160 - 150) * 3 = +30.
     assert shown.exit_code == 0 and re.search(r"SOL/USDT\s+3\s+150\s+160\s+480\.00\s+\+30\.00", shown.stdout)
+
+
+def test_a_held_stock_shows_as_stock_beside_crypto(
+    tsbot: Invoke, with_services: Callable[..., object]
+) -> None:
+    """The paper account (stored as a crypto account) holds AAPL/USD, priced by the stock series AAPL, and
+    BTC/USDT: ``portfolio show`` labels each by its market, as the API does, and sizes AAPL in whole shares."""
+    pid = _create(tsbot, "Mixed")
+
+    async def _hold(services: Services) -> None:
+        paper = f"paper:{pid}"
+        aapl = request("c-aapl-1", paper, "AAPL/USD", BUY, "2")
+        await store_filled(services, aapl, T0, [("2", "590", "0.59", "USD")])
+        btc = request("c-btc-9", paper, "BTC/USDT", BUY, "0.1")
+        await store_filled(services, btc, T0, [("0.1", "43000", "4.3", "USDT")])
+        await store_candles(services, "alpaca", "AAPL", Timeframe.D1, T0 - timedelta(days=2), [590.0, 600.0])
+        await store_candles(services, "binance", "BTC/USDT", Timeframe.H1, T0, [44000.0])
+
+    with_services(_hold)
+    shown = tsbot("portfolio", "show", "Mixed", "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["portfolio"]["accounts"] == [
+        {"account": f"paper:{pid}", "venue": "paper", "asset_class": "crypto"}
+    ]
+    labels = {h["symbol"]: h["asset_class"] for h in data["holdings"]}
+    assert labels == {"AAPL/USD": "stock", "BTC/USDT": "crypto"}
+    aapl = next(h for h in data["holdings"] if h["symbol"] == "AAPL/USD")
+    assert D(aapl["value"]) == 1200 and aapl["price_source"]["exchange"] == "alpaca"  # 2 shares at 600
+
+    assert tsbot("portfolio", "targets", "Mixed", "AAPL/USD=0.5").exit_code == 0
+    plan = tsbot("portfolio", "rebalance", "Mixed", "--equity", "3000")
+    # 1500 wanted, 1200 held: 300 / 600 = 0.5 share, which rounds to 0 at the stock lot of 1 share (crypto: 1e-8)
+    assert plan.exit_code == 0 and "rounds to 0 at the lot size 1" in plan.stdout, plan.output

@@ -54,12 +54,22 @@ class RiskOut(BaseModel):
 
 
 class BotIn(BaseModel):
-    """A new bot, started at once (running) on the paper account of one of your portfolios."""
+    """A new bot, started at once (running): in mode ``paper`` (the default) on the paper account of one of your
+    portfolios (``portfolio_id``); in mode ``live``, asked for explicitly, on the exchange account of one of your
+    stored exchange keys (``exchange_key_id``), placing real orders."""
 
     name: str = Field(min_length=1, max_length=64, description="unique among your bots")
     strategy: Literal["scalping", "swing", "ai_adaptive", "fused", "sma_cross", "follow"]
     provider: str | None = Field(None, min_length=1, max_length=128, description="with strategy follow only")
-    portfolio_id: IdIn
+    mode: BotMode = Field(
+        BotMode.PAPER, description="paper (default) or live: real orders on an exchange key's account"
+    )
+    portfolio_id: IdIn | None = Field(
+        None, description="mode paper: the portfolio whose paper account it trades"
+    )
+    exchange_key_id: IdIn | None = Field(
+        None, description="mode live: the id of one of your exchange keys (GET /api/v1/me/exchange-keys)"
+    )
     pairs: list[SymbolIn] = Field(min_length=1, max_length=20)
     timeframe: Timeframe = Field(Timeframe.H1, description="the bar it trades on")
     capital: DecimalIn = Field(description="quote currency it may use, split equally over the pairs")
@@ -77,8 +87,8 @@ class BotOut(BaseModel):
     name: str
     strategy: str
     provider: str | None
-    portfolio_id: str | None = Field(description="the portfolio of its paper account")
-    account: str
+    portfolio_id: str | None = Field(description="the portfolio of its paper account (null for a live bot)")
+    account: str = Field(description="'paper:<portfolio id>' or, live, '<exchange>:<exchange key id>'")
     mode: BotMode
     pairs: list[str]
     timeframe: str

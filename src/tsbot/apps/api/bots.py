@@ -1,5 +1,10 @@
-"""Bot routes under ``/api/v1/bots``: your bots, a new bot on one of your portfolios (paper), its status and recent
-events, pause / resume / stop, and the orders it proposes for approval.
+"""Bot routes under ``/api/v1/bots``: your bots, a new bot on one of your portfolios (paper) or on one of your
+exchange keys (live), its status and recent events, pause / resume / stop, and the orders it proposes for approval.
+
+A live bot is only ever asked for explicitly (``mode: live`` with ``exchange_key_id``); starting one needs the
+permission to place orders (``write_orders``) beside ``write_bots``, and the key must be yours and still stored
+(:func:`~tsbot.apps.exchange_accounts.own_live_key`). Its answer names the account (``<exchange>:<key id>``),
+never any key material.
 
 A bot is described and validated by :class:`~tsbot.trading.bots.BotConfig` and stored by the bot store; the process
 that runs it (:class:`~tsbot.trading.bot.SignalBot`) reads its status from there. In approval mode each entry it
@@ -31,6 +36,7 @@ from tsbot.apps.api.deps import ServicesDep
 from tsbot.apps.api.errors import ApiError
 from tsbot.apps.api.schemas import Page
 from tsbot.apps.api.trading_common import dec, money, my_portfolio, with_paper_account
+from tsbot.apps.exchange_accounts import own_live_key
 from tsbot.core.errors import ConfigError, NotFoundError
 from tsbot.core.time import utc_now
 from tsbot.trading.bots import (
@@ -125,16 +131,19 @@ async def list_bots(
     summary="Create and start a bot",
     responses={
         400: {"description": "invalid settings (every problem named)"},
-        404: {"description": "no portfolio"},
+        403: {"description": "mode live without the permission to place orders (write_orders)"},
+        404: {"description": "no such portfolio, or (live) no such exchange key of yours"},
     },
 )
 async def create_bot(
     body: BotIn, services: ServicesDep, identity: Identity = requires(Permission.WRITE_BOTS)
 ) -> BotOut:
-    """A new running bot trading ``pairs`` with ``capital`` on the paper account of your portfolio
-    ``portfolio_id``: a built-in strategy, or ``follow`` a signal provider's posts."""
+    """A new running bot trading ``pairs`` with ``capital``: a built-in strategy, or ``follow`` a signal provider's
+    posts. Mode ``paper`` (the default) trades the paper account of your portfolio ``portfolio_id``; mode ``live``
+    places real orders on the exchange account of your exchange key ``exchange_key_id`` and needs the permission
+    to place orders."""
     owner = identity.user.id
-    info = await with_paper_account(services, await my_portfolio(services, owner, body.portfolio_id))
+    account = await _account(services, identity, body)
     name = body.name.strip()
     if any(b.name == name for b in await services.bots.list(owner)):
         raise ApiError(409, f"you already have a bot named {name}; pick another name")
@@ -144,8 +153,8 @@ async def create_bot(
         body.strategy,
         body.pairs,
         body.capital,
-        account=paper_account(info.id),
-        mode=BotMode.PAPER,
+        account=account,
+        mode=body.mode,
         provider=body.provider,
         timeframe=body.timeframe,
         params=body.params,
@@ -154,6 +163,38 @@ async def create_bot(
         now=utc_now(),
     )
     return bot_out(await services.bots.create(config))
+
+
+async def _account(services: Services, identity: Identity, body: BotIn) -> str:
+    """The account the new bot trades: its portfolio's paper account, or (live) its exchange key's account.
+
+    Raises:
+        PermissionDeniedError: mode live without ``write_orders`` (403).
+        ConfigError: a key without mode live, mode live without a key, a portfolio with mode live, no portfolio
+            in mode paper, or a key on an exchange without a broker (400).
+        NotFoundError: the portfolio or the key is not yours, or not stored (404).
+    """
+    owner = identity.user.id
+    if body.mode is BotMode.LIVE:
+        identity.require(Permission.WRITE_ORDERS)
+        if body.exchange_key_id is None:
+            raise ConfigError(
+                "mode live needs exchange_key_id: the id of one of your exchange keys (GET /api/v1/me/exchange-keys)"
+            )
+        if body.portfolio_id is not None:
+            raise ConfigError(
+                "a live bot trades the exchange account of its key, not a portfolio's paper account: "
+                "leave portfolio_id out"
+            )
+        return (await own_live_key(services, owner, body.exchange_key_id)).account
+    if body.exchange_key_id is not None:
+        raise ConfigError(
+            "exchange_key_id places real orders: ask for it with mode live (a paper bot takes a portfolio_id)"
+        )
+    if body.portfolio_id is None:
+        raise ConfigError("a paper bot needs portfolio_id: the portfolio whose paper account it trades")
+    info = await with_paper_account(services, await my_portfolio(services, owner, body.portfolio_id))
+    return paper_account(info.id)
 
 
 @router.get("/{bot_id}", summary="A bot's status and recent events", responses=_NOT_FOUND)

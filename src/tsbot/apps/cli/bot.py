@@ -4,6 +4,11 @@ There are no user accounts on the command line: ``--owner`` (default ``local``) 
 A bot started here is recorded as running; ``tsbot bot replay`` paper-trades it bar by bar over stored candles now,
 storing its orders, its events and a daily equity snapshot of its portfolio, and shows the backtest of the same
 bars beside it.
+
+A bot trades a paper account unless ``--live --key KEY_ID`` asks, both explicitly, for the exchange account of one
+of the owner's stored exchange keys (``--owner`` is then the key owner's user id): the monitoring cycle
+(``tsbot serve``, ``tsbot cycle``) places its orders there, real ones. The key must be the owner's and still
+stored; nothing of it but its exchange, label and account is ever printed.
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from rich.table import Table
 
 from tsbot.apps.cli.backtest import parse_params, parse_window, progress_bar
 from tsbot.apps.cli.common import console, run, settings_or_exit
+from tsbot.apps.exchange_accounts import own_live_key
 from tsbot.core.enums import AssetClass
 from tsbot.core.errors import ConfigError, NotFoundError
 from tsbot.core.time import utc_now
 from tsbot.trading.bot_state import engine_config
-from tsbot.trading.bots import BotConfig, BotStatus
+from tsbot.trading.bots import BotConfig, BotMode, BotStatus
 from tsbot.trading.risk import RiskLimits
 from tsbot.wiring import Services, open_services
 
@@ -42,6 +48,38 @@ async def _portfolio_account(services: Services, owner: str, name: str) -> str:
     if account not in {a.account for a in info.accounts}:
         await services.portfolios.attach_account(info.id, account, "paper", AssetClass.CRYPTO.value)
     return account
+
+
+async def _key_account(services: Services, owner: str, key_id: str) -> tuple[str, str]:
+    """The account of ``owner``'s exchange key ``key_id`` and how to name it (``binance key 'main' (sandbox)``).
+
+    Raises:
+        NotFoundError: the owner has no such key (never stored, deleted, or another user's).
+        ConfigError: no encryption key configured, or the key's exchange has no broker.
+    """
+    try:
+        info = await own_live_key(services, owner, key_id)
+    except NotFoundError:
+        raise NotFoundError(
+            f"owner {owner} has no exchange key with id {key_id.strip()[:64]!r}: a live bot trades one of its "
+            "owner's own stored keys (give --owner the key owner's user id)"
+        ) from None
+    return info.account, f"{info.exchange} key {info.label!r}" + (" (sandbox)" if info.sandbox else "")
+
+
+def _live_options(live: bool, key: str | None, portfolio: str | None) -> None:
+    """Exit 2 unless ``--live`` and ``--key`` come together, and ``--portfolio`` without them."""
+    if live and key is None:
+        raise typer.BadParameter(
+            "--live trades an exchange account: give the id of its key with --key", param_hint="--live"
+        )
+    if key is not None and not live:
+        raise typer.BadParameter("--key places real orders: add --live to ask for it", param_hint="--key")
+    if live and portfolio is not None:
+        raise typer.BadParameter(
+            "a live bot trades its key's exchange account, not a portfolio's paper account",
+            param_hint="--portfolio",
+        )
 
 
 @bot_app.command("start")
@@ -66,9 +104,19 @@ def start_command(
         float, typer.Option(help="daily loss that trips the kill switch (0: off)")
     ] = 0.05,
     param: Annotated[list[str] | None, typer.Option("--param", help="strategy parameter NAME=NUMBER")] = None,
+    live: Annotated[
+        bool,
+        typer.Option("--live", help="trade real money on the exchange account of --key (never the default)"),
+    ] = False,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="with --live: the id of one of the owner's stored exchange keys"),
+    ] = None,
     owner: Owner = "local",
 ) -> None:
-    """Record a new running bot on a paper account (its portfolio is created when needed)."""
+    """Record a new running bot on a paper account (its portfolio is created when needed), or with --live --key on
+    the exchange account of one of the owner's exchange keys."""
+    _live_options(live, key, portfolio)
     settings = settings_or_exit()
     risk = RiskLimits(
         risk_per_trade_ratio=Decimal(repr(risk_per_trade)) if risk_per_trade > 0 else None,
@@ -76,19 +124,31 @@ def start_command(
         max_daily_loss_ratio=Decimal(repr(max_daily_loss)) if max_daily_loss > 0 else None,
     )
 
-    async def _start() -> BotConfig:
+    async def _start() -> tuple[BotConfig, str]:
         async with open_services(settings) as services:
-            account = await _portfolio_account(services, owner, portfolio or name)
+            if key is not None:
+                account, named = await _key_account(services, owner, key)
+            else:
+                account, named = await _portfolio_account(services, owner, portfolio or name), ""
             config = BotConfig.new(
-                owner, name, strategy, pairs, capital, account=account, provider=provider,
-                timeframe=timeframe, params=parse_params(param), risk=risk, approval=approval, now=utc_now(),
+                owner, name, strategy, pairs, capital, account=account, provider=provider, timeframe=timeframe,
+                params=parse_params(param), risk=risk, approval=approval, now=utc_now(),
+                mode=BotMode.LIVE if live else BotMode.PAPER,
             )  # fmt: skip
-            return await services.bots.create(config)
+            return await services.bots.create(config), named
 
-    bot = run(_start())
+    bot, named = run(_start())
+    what = f"{bot.strategy} on {', '.join(bot.pairs)} {bot.timeframe}, capital {bot.capital} on {bot.account}"
+    if bot.mode is BotMode.LIVE:
+        console.print(
+            f"bot [bold]{bot.name}[/] running LIVE: {what} ({named}); the monitoring cycle (`tsbot serve`, "
+            "`tsbot cycle`) places its orders on that exchange account",
+            highlight=False,
+        )
+        return
     console.print(
-        f"bot [bold]{bot.name}[/] running: {bot.strategy} on {', '.join(bot.pairs)} {bot.timeframe}, capital "
-        f"{bot.capital} on {bot.account}; paper-trade it over stored candles with `tsbot bot replay {bot.name}`",
+        f"bot [bold]{bot.name}[/] running: {what}; paper-trade it over stored candles with "
+        f"`tsbot bot replay {bot.name}`",
         highlight=False,
     )
 
@@ -163,13 +223,14 @@ def status_command(
         console.print(f"no bots for {owner}; start one with `tsbot bot start`", highlight=False)
         return
     table = Table(title="Bots", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("name", "strategy", "pairs", "capital", "account", "status", "why"):
+    for column in ("name", "strategy", "pairs", "capital", "mode", "account", "status", "why"):
         table.add_column(column)
     for b in found:
         what = b.strategy if b.provider is None else f"follow {b.provider}"
         table.add_row(
-            b.name, what, ", ".join(b.pairs), str(b.capital), b.account, b.status.value, b.status_reason
-        )
+            b.name, what, ", ".join(b.pairs), str(b.capital), b.mode.value, b.account, b.status.value,
+            b.status_reason,
+        )  # fmt: skip
     console.print(table)
     for e in events:
         console.print(f"{e.at:%Y-%m-%d %H:%M} UTC  {e.kind:<11} {e.message}", highlight=False)

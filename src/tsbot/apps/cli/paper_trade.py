@@ -5,7 +5,10 @@ A portfolio's paper account (``paper:<portfolio id>``) is rebuilt from the datab
 from its stored fills, and its resting orders worked first against the candles stored since they were placed
 (``tsbot data download`` brings new ones). A market order then fills at once at the last stored close, with the
 paper fees; limit and stop orders rest until a later candle reaches them. Market rules come from the last price
-(:func:`~tsbot.trading.replay.paper_rules`). The order commands are registered on ``order_app`` by
+(:func:`~tsbot.trading.replay.paper_rules`). As on the API, the dashboard and the Telegram bot, a stock order is
+refused outside the NYSE's regular session (:class:`~tsbot.trading.market_hours.StockHoursCheck` at the services'
+clock): the command exits with code 1 and the reason, the refused order is stored as rejected, and nothing is
+queued for the open. The order commands are registered on ``order_app`` by
 :mod:`tsbot.apps.cli.order`, the money commands on ``portfolio_app`` by :mod:`tsbot.apps.cli.portfolio`.
 """
 
@@ -21,6 +24,7 @@ import typer
 from tsbot.apps.cli.common import console, run, settings_or_exit
 from tsbot.apps.cli.portfolio_data import find_portfolio
 from tsbot.core.errors import NotFoundError
+from tsbot.trading.market_hours import StockHoursCheck
 from tsbot.trading.models import Fill, Order, OrderRejectedError, OrderRequest, OrderSide, OrderType
 from tsbot.trading.orders import client_order_id
 from tsbot.trading.paper_account import PaperDesk
@@ -52,7 +56,9 @@ async def open_desk(
     services: Services, owner: str, portfolio: str, symbols: Iterable[str] = ()
 ) -> tuple[PaperDesk, list[Fill]]:
     """The paper account of ``owner``'s ``portfolio``, caught up: its resting orders worked against the candles
-    stored since the oldest of them was placed. Returns the desk and the fills that catching up made.
+    stored since the oldest of them was placed. Returns the desk and the fills that catching up made. The desk
+    refuses a stock order outside US market hours at ``services.clock``, as the desk of the API does
+    (:func:`tsbot.apps.desk.valuer`).
 
     Raises:
         NotFoundError: no such portfolio, or no candles for a symbol it trades.
@@ -64,6 +70,7 @@ async def open_desk(
         ledger=services.paper_ledger(),
         candles=services.candles,
         symbols=symbols,
+        checks=[StockHoursCheck(services.stock_hours, services.clock)],
     )
 
 

@@ -18,7 +18,7 @@ from tsbot.core.enums import AssetClass
 from tsbot.core.errors import NotFoundError
 from tsbot.core.time import from_ms
 from tsbot.trading.models import MarketRules
-from tsbot.trading.paper_books import SNAPSHOTS_NEEDED, LastPrice, book_of
+from tsbot.trading.paper_books import SNAPSHOTS_NEEDED, LastPrice, book_of, paper_account, symbol_classes
 from tsbot.trading.paper_books import last_prices as stored_last_prices
 from tsbot.trading.performance import DailySnapshot, Period, performance_stats
 from tsbot.trading.portfolio import Book, Valuation
@@ -99,8 +99,9 @@ async def load_state(
     settings: Settings, owner: str, name: str, *, with_targets: bool = False
 ) -> PortfolioState:
     """Read the portfolio ``name`` of ``owner``: fills of all its accounts applied to a :class:`Book` (each with
-    its account's asset class), last prices of its open holdings (and of its target symbols when
-    ``with_targets``), its snapshots.
+    its account's asset class; the paper account's fills with the class of their symbol's stored series, so a
+    held ``AAPL/USD`` is a stock, as the API and the dashboard label it), last prices of its open holdings (and of
+    its target symbols when ``with_targets``), its snapshots.
 
     Raises:
         NotFoundError: no such portfolio; a symbol to price without candles.
@@ -109,7 +110,11 @@ async def load_state(
     async with open_services(settings) as services:
         info = await find_portfolio(services, owner, name)
         kinds = {a.account: a.asset_class for a in info.accounts}
-        book = book_of(await services.orders.account_fills(sorted(kinds)) if kinds else [], kinds)
+        fills = await services.orders.account_fills(sorted(kinds)) if kinds else []
+        paper = paper_account(info.id)
+        traded = {f.symbol for account, f in fills if account == paper}
+        classes = symbol_classes(traded, await services.candles.series()) if traded else {}
+        book = book_of(fills, kinds, classes)
         open_holdings = book.open_holdings()
         held = {h.symbol: h.account for h in open_holdings}
         symbols = set(held) | (set(info.target_weights) if with_targets else set())
