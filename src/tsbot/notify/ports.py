@@ -75,6 +75,15 @@ class OutboxStore(Protocol):
         ``claim_token`` still holds the lease (returns False when another worker took the delivery over)."""
         ...
 
+    async def finish_sent(
+        self, claim_token: str, sent: Sequence[tuple[int, int]], at: datetime
+    ) -> list[bool]:
+        """:meth:`finish` for deliveries claimed under ``claim_token`` that went out at ``at`` with nothing to wait
+        for (in-app), in one transaction: each ``(delivery id, attempt number)`` gets a ``sent`` attempt at ``at``
+        lasting 0 ms and is settled as sent while the token holds it. Returns, in order, whether each was applied
+        (an attempt not applied is recorded all the same, as :meth:`finish` records it)."""
+        ...
+
 
 class InboxStore(Protocol):
     """A user's notifications: the in-app list, read marks, and the delivery history of their own notifications.

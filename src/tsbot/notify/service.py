@@ -170,7 +170,8 @@ class NotificationService:
 
     async def dispatch(self, *, now: datetime, limit: int | None = None) -> DispatchSummary:
         """Send the deliveries due at ``now``: at most ``limit`` (None: ``notify.batch_size``), claimed
-        ``notify.concurrency`` at a time under a lease of ``notify.lease_s`` seconds and sent concurrently.
+        ``notify.concurrency`` at a time under a lease of ``notify.lease_s`` seconds and sent concurrently. In-app
+        deliveries wait on no remote server: each round's are published and then settled together in one store call.
 
         Each attempt is recorded (start time, outcome, duration, error). A :class:`~tsbot.core.errors.TemporaryError`
         (and any unexpected error) schedules a retry after :func:`~tsbot.notify.policy.retry_delay_s`; after the
@@ -207,13 +208,19 @@ class NotificationService:
                     continue
                 break
             counts["claimed"] += len(batch.claimed)
+            quiet = [c for c in batch.claimed if self._quiet(c.message.channel)]
+            loud = [c for c in batch.claimed if not self._quiet(c.message.channel)]
             results = await asyncio.gather(
-                *(self._attempt(claimed, clock) for claimed in batch.claimed), return_exceptions=True
+                *(self._attempt(claimed, clock) for claimed in loud), return_exceptions=True
             )
             errors = [r for r in results if isinstance(r, BaseException)]
             for result in results:
                 if not isinstance(result, BaseException):
                     outcome, applied = result
+                    counts[outcome.value] += 1
+                    counts["lost"] += not applied
+            if quiet:
+                for outcome, applied in await self._settle_quiet(quiet, clock):
                     counts[outcome.value] += 1
                     counts["lost"] += not applied
             if errors:
@@ -226,6 +233,60 @@ class NotificationService:
             abandoned=counts["abandoned"],
             lost=counts["lost"],
         )
+
+    @staticmethod
+    def _quiet(channel: Channel) -> bool:
+        """Whether a delivery on ``channel`` waits on nothing but the database: in-app (stored, and published to
+        live connections when a notifier is set, which never waits on a remote server)."""
+        return channel is Channel.IN_APP
+
+    async def _settle_quiet(
+        self, claimed: Sequence[ClaimedDelivery], clock: Callable[[], datetime]
+    ) -> list[bool]:
+        """Publish in-app deliveries and settle the ones published as sent, together in one store call (they were
+        claimed under one token); a publish that failed is recorded on its own as :meth:`_attempt` records it.
+        Each one's outcome and whether it was applied."""
+        notifier = self._notifiers.get(Channel.IN_APP)
+        at = clock()
+        failed: dict[int, Failure] = {}
+        if notifier is not None:
+            cutoff_s = self._config.lease_s * SEND_SHARE_OF_LEASE
+            for c in claimed:
+                try:
+                    async with asyncio.timeout(cutoff_s):
+                        await notifier.send(c.message)
+                except Exception as exc:  # noqa: BLE001 (recorded with the delivery, as _attempt does)
+                    failed[c.delivery_id] = classify(exc)
+        sent = [c for c in claimed if c.delivery_id not in failed]
+        applied = dict(
+            zip(
+                [c.delivery_id for c in sent],
+                await self._outbox.finish_sent(
+                    claimed[0].claim_token, [(c.delivery_id, c.message.attempt) for c in sent], at
+                ),
+                strict=True,
+            )
+        )
+        out = []
+        for c in claimed:
+            if c.delivery_id in failed:
+                result = self._result(c.message.attempt, failed[c.delivery_id], at, 0, clock)
+                applied[c.delivery_id] = await self._outbox.finish(c.delivery_id, c.claim_token, result)
+                outcome, error = result.outcome, result.error
+            else:
+                outcome, error = AttemptOutcome.SENT, None
+            out.append((outcome, applied[c.delivery_id]))
+            log = _log.info if outcome is AttemptOutcome.SENT else _log.warning
+            log(
+                "notify.attempt",
+                delivery=c.message.delivery_key,
+                channel=c.message.channel.value,
+                attempt=c.message.attempt,
+                outcome=outcome.value,
+                error=error,
+                applied=applied[c.delivery_id],
+            )
+        return out
 
     async def _attempt(
         self, claimed: ClaimedDelivery, clock: Callable[[], datetime]

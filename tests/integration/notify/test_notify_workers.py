@@ -3,7 +3,8 @@ and a delivery whose worker died mid-send is sent by another once the lease runs
 
 Bad input tried: two dispatchers (each with its own database connections) racing over the same due deliveries; two
 claimers racing over the same rows; a worker that claims deliveries and dies without reporting; that worker coming
-back after its lease was taken over; a dead worker's delivery that has no attempt left.
+back after its lease was taken over (one delivery at a time, and a batch settled together); a dead worker's delivery
+that has no attempt left.
 """
 
 from __future__ import annotations
@@ -121,6 +122,41 @@ async def test_a_worker_that_died_mid_send_is_taken_over_after_its_lease(
     outcomes = [(a.number, a.outcome) for a in delivery.history]  # by attempt number: the late report is #1's
     assert outcomes == [(1, AttemptOutcome.ABANDONED), (1, AttemptOutcome.FAILED), (2, AttemptOutcome.SENT)]
     assert "connection reset (result not applied" in (delivery.history[1].error or "")
+
+
+async def test_deliveries_settled_together_count_only_while_their_claim_holds(
+    services: Services, slack: HttpStandIn
+) -> None:
+    (user,) = await _slack_users(services, slack, 1)
+    t0 = utc_now()
+    await services.notifications().enqueue([_trade(user, i) for i in range(3)], now=t0)
+    outbox = SqlOutboxStore(services.db)
+    first = await outbox.claim(now=t0, limit=10, lease_s=60, max_attempts=8, claim_token="slow")
+    assert len(first.claimed) >= 3
+    # the first claimer's lease runs out and another takes every delivery over before the first reports
+    second = await outbox.claim(
+        now=t0 + timedelta(seconds=61), limit=10, lease_s=60, max_attempts=8, claim_token="fast"
+    )
+    assert second.abandoned == len(first.claimed) and len(second.claimed) == len(first.claimed)
+    late = [(c.delivery_id, c.message.attempt) for c in first.claimed]
+    assert await outbox.finish_sent("slow", late, t0 + timedelta(seconds=62)) == [False] * len(late)
+    done = [(c.delivery_id, c.message.attempt) for c in second.claimed]
+    assert await outbox.finish_sent("fast", done, t0 + timedelta(seconds=63)) == [True] * len(done)
+    assert await outbox.finish_sent("fast", [], t0) == []
+    inbox = SqlInboxStore(services.db)
+    seen = 0
+    for notification in {c.message.notification_id for c in second.claimed}:
+        for delivery in await inbox.deliveries(user, notification) or []:
+            seen += 1
+            assert delivery.state is DeliveryState.SENT and delivery.attempts == 2
+            assert [(a.number, a.outcome) for a in delivery.history] == [
+                (1, AttemptOutcome.ABANDONED),
+                (1, AttemptOutcome.SENT),
+                (2, AttemptOutcome.SENT),
+            ]
+            assert "result not applied" in (delivery.history[1].error or "")
+            assert delivery.history[2].error is None and delivery.history[2].duration_ms == 0
+    assert seen == len(done)
 
 
 async def test_a_dead_workers_delivery_with_no_attempt_left_fails(

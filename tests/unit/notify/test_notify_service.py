@@ -16,6 +16,7 @@ import pytest
 from tsbot.config import NotifyConfig
 from tsbot.core.errors import DataError, OperationalError, TemporaryError
 from tsbot.notify.models import (
+    AttemptOutcome,
     AttemptResult,
     Channel,
     ClaimBatch,
@@ -89,6 +90,14 @@ class MemoryOutbox:
         r.state = {"sent": "sent", "failed": "failed", "retry": "pending"}[result.outcome.value]
         r.due_at = result.next_due_at
         return r.token == claim_token
+
+    async def finish_sent(
+        self, claim_token: str, sent: Sequence[tuple[int, int]], at: datetime
+    ) -> list[bool]:
+        return [
+            await self.finish(delivery_id, claim_token, AttemptResult(number, AttemptOutcome.SENT, at, 0))
+            for delivery_id, number in sent
+        ]
 
     def of(self, channel: Channel) -> list[_Row]:
         return [r for r in self.rows if r.delivery.channel is channel]

@@ -5,11 +5,13 @@ Claiming is a compare-and-set: a due delivery is read with its state and attempt
 update that changed one row holds the delivery. Every claim raises the attempt count, so (state, attempts) is a
 version no two claims can both match: of two workers that read the same delivery, one takes it. On PostgreSQL the
 read is ``SELECT ... FOR UPDATE OF notification_deliveries SKIP LOCKED`` in the claiming transaction, so concurrent
-workers take different rows instead of waiting on each other; on SQLite (one writer at a time) the read is outside
+workers take different rows instead of waiting on each other, and the pending rows read (locked by that transaction,
+so no other claim can change them first) are taken by one update; on SQLite (one writer at a time) the read is outside
 any transaction and each take is a short transaction of its own that begins with its write.
 
 A claimed delivery is ``sending`` with ``due_at`` at the end of its lease; a result is recorded only with the claim's
-token while the delivery is still ``sending`` under it.
+token while the delivery is still ``sending`` under it; deliveries that need no send (in-app) are settled together by
+one guarded update (:meth:`SqlOutboxStore.finish_sent`).
 """
 
 from __future__ import annotations
@@ -150,13 +152,22 @@ class SqlOutboxStore:
                 rows = (
                     await conn.execute(stmt.with_for_update(skip_locked=True, of=notification_deliveries))
                 ).all()
-                for row in rows:
-                    taken.append(
-                        (
-                            await self._take(conn, row._mapping, now, lease_end, max_attempts, claim_token),
-                            row._mapping,
-                        )
+                # the rows are locked by this transaction: the pending ones are taken by one update
+                pending = [r._mapping for r in rows if r._mapping["state"] == DeliveryState.PENDING.value]
+                if pending:
+                    await conn.execute(
+                        update(notification_deliveries)
+                        .where(_D.id.in_([r["id"] for r in pending]))
+                        .values(**_claim_values(now, lease_end, claim_token), attempts=_D.attempts + 1)
                     )
+                for row in rows:
+                    m = row._mapping
+                    if m["state"] == DeliveryState.PENDING.value:
+                        taken.append(("claimed", m))
+                    else:  # a lease that ran out
+                        taken.append(
+                            (await self._take(conn, m, now, lease_end, max_attempts, claim_token), m)
+                        )
         else:
             async with self._engine.connect() as conn:
                 rows = (await conn.execute(stmt)).all()
@@ -202,14 +213,7 @@ class SqlOutboxStore:
             }
             what = "gave_up"
         else:
-            values = {
-                "state": DeliveryState.SENDING.value,
-                "attempts": row["attempts"] + 1,
-                "due_at": lease_end,
-                "claim_token": claim_token,
-                "claimed_at": now,
-                "updated_at": now,
-            }
+            values = {**_claim_values(now, lease_end, claim_token), "attempts": row["attempts"] + 1}
             if error is not None:
                 values["last_error"] = error
             what = "claimed"
@@ -258,8 +262,7 @@ class SqlOutboxStore:
                 exists = (await conn.execute(select(_D.id).where(_D.id == delivery_id))).first()
                 if exists is None:
                     return False
-                note = "result not applied: the lease had run out and another worker took the delivery over"
-                error = f"{error} ({note})" if error else note
+                error = f"{error} ({_NOT_APPLIED})" if error else _NOT_APPLIED
             await conn.execute(
                 insert(notification_attempts).values(
                     delivery_id=delivery_id,
@@ -271,6 +274,60 @@ class SqlOutboxStore:
                 )
             )
         return applied
+
+    async def finish_sent(
+        self, claim_token: str, sent: Sequence[tuple[int, int]], at: datetime
+    ) -> list[bool]:
+        """Settle deliveries that went out at ``at`` with no I/O (in-app) in one transaction: one guarded update
+        of them all, then their attempts in one insert (see :meth:`tsbot.notify.ports.OutboxStore.finish_sent`)."""
+        if not sent:
+            return []
+        ids = [delivery_id for delivery_id, _ in sent]
+        async with self._engine.begin() as conn:
+            stmt = (
+                update(notification_deliveries)
+                .where(_D.id.in_(ids), _D.claim_token == claim_token, _D.state == DeliveryState.SENDING.value)
+                .values(
+                    state=DeliveryState.SENT.value, due_at=None, claim_token=None, updated_at=at, sent_at=at
+                )
+                .returning(_D.id)
+            )
+            applied = set((await conn.execute(stmt)).scalars())
+            others = [i for i in ids if i not in applied]
+            kept = (
+                set((await conn.execute(select(_D.id).where(_D.id.in_(others)))).scalars())
+                if others
+                else set()
+            )
+            attempts = [
+                {
+                    "delivery_id": delivery_id,
+                    "number": number,
+                    "started_at": at,
+                    "outcome": AttemptOutcome.SENT.value,
+                    "duration_ms": 0,
+                    "error": None if delivery_id in applied else _NOT_APPLIED,
+                }
+                for delivery_id, number in sent
+                if delivery_id in applied or delivery_id in kept  # a deleted delivery keeps no attempt
+            ]
+            if attempts:
+                await conn.execute(insert(notification_attempts), attempts)
+        return [delivery_id in applied for delivery_id in ids]
+
+
+_NOT_APPLIED = "result not applied: the lease had run out and another worker took the delivery over"
+
+
+def _claim_values(now: datetime, lease_end: datetime, claim_token: str) -> dict[str, Any]:
+    """The columns a claim sets, but the attempt count."""
+    return {
+        "state": DeliveryState.SENDING.value,
+        "due_at": lease_end,
+        "claim_token": claim_token,
+        "claimed_at": now,
+        "updated_at": now,
+    }
 
 
 def _claimed(row: Mapping[str, Any], claim_token: str) -> ClaimedDelivery:
