@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tsbot.sentiment.default_model import load_default_model
+from tsbot.sentiment.evaluation import evaluate_model, read_labelled_sentences
+
 EXE = str(Path(sys.executable).with_name("tsbot"))
+NEWS_EVAL = Path(__file__).resolve().parents[1] / "data" / "sentiment" / "news_sentences_eval.txt"
 
 
 def _tsbot(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 300):
@@ -94,11 +100,24 @@ def test_history_after_importing_the_bundled_news(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_train_writes_a_model_that_classify_can_use(env: dict[str, str], tmp_path: Path) -> None:
+    # The one full training of the default model in the suite (the unit test trains on a cut of the data).
     out = tmp_path / "model"
     trained = _tsbot("sentiment", "train", "--out", str(out), env=env, timeout=900)
     assert trained.returncode == 0, trained.stderr
-    assert "validation:" in trained.stdout and "accuracy" in trained.stdout
+    rows = re.search(r"trained on (\d+) texts", trained.stdout)
+    assert rows and int(rows[1]) > 9543, trained.stdout  # the whole twitter train split and the templates
+    assert "(MIT)" in trained.stdout and "(same as tsbot)" in trained.stdout
+    validation = re.search(r"validation: 2388 texts, accuracy (0\.\d+)", trained.stdout)
+    assert validation and float(validation[1]) > 0.84, trained.stdout
     assert (out / "model.json").is_file() and (out / "weights.npz").is_file()
+    model, shipped = load_default_model(out), load_default_model()
+    news = read_labelled_sentences(NEWS_EVAL)
+    assert evaluate_model(model, *news).accuracy > 0.85
+    # retraining reproduces the shipped model: the same labels, probabilities within 0.002 (the solver's
+    # convergence tolerance and the BLAS build move the last digits)
+    mine, theirs = model.predict_proba(news[0][:50]), shipped.predict_proba(news[0][:50])
+    assert (mine.argmax(axis=1) == theirs.argmax(axis=1)).all()
+    np.testing.assert_allclose(mine, theirs, atol=2e-3)
     used = _tsbot(
         "sentiment", "classify", "--model", str(out), env=env, stdin="Shares soar on record profit\n"
     )

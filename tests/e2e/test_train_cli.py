@@ -42,7 +42,18 @@ def test_import_train_scan_and_switch_models(env: dict[str, str]) -> None:
     assert _tsbot("data", "import", "--quiet", env=env).returncode == 0
     assert "no models yet" in _tsbot("model", "list", env=env).stdout
 
-    trained = _tsbot("train", "--symbols", "BTC/USDT", "--timeframe", "1h", "--json", env=env)
+    # Nine months of bars (and a year in the second training): the whole path, in a fraction of the time.
+    trained = _tsbot(
+        "train",
+        "--symbols",
+        "BTC/USDT",
+        "--timeframe",
+        "1h",
+        "--end",
+        "2021-09-30T23:00:00Z",
+        "--json",
+        env=env,
+    )
     assert trained.returncode == 0, trained.stderr
     report = json.loads(trained.stdout)
     assert report["model"] == {"id": 1, "name": "ensemble", "version": 1, "active": True}
@@ -51,6 +62,7 @@ def test_import_train_scan_and_switch_models(env: dict[str, str]) -> None:
     assert report["oos"]["rows"] == sum(f["test_rows"] for f in report["folds"])
     assert 0 < report["oos"]["accuracy"] < 1 and 0 < report["baseline"]["accuracy"] < 1
     assert report["train_start"].startswith("2021-01-09")  # 200 bars of warm-up after 2021-01-01 00:00
+    assert "2021-09-01" < report["train_end"] < "2021-10-01"  # the last bar with a known 24-bar outcome
 
     scan = _tsbot("scan", "--symbols", "BTC/USDT", "ETH/USDT", "AAPL", "--json", env=env)
     assert scan.returncode == 0, scan.stderr
@@ -61,7 +73,18 @@ def test_import_train_scan_and_switch_models(env: dict[str, str]) -> None:
     assert any(r.startswith("ML ensemble") for r in signals["BTC/USDT"]["reasons"])
 
     table = _tsbot(
-        "train", "--symbols", "BTC", "ETH", "--timeframe", "1h", "--horizon", "12", "--no-activate", env=env
+        "train",
+        "--symbols",
+        "BTC",
+        "ETH",
+        "--timeframe",
+        "1h",
+        "--start",
+        "2022-01-01",
+        "--horizon",
+        "12",
+        "--no-activate",
+        env=env,
     )
     assert table.returncode == 0, table.stderr
     assert "ensemble v2 (id 2, not active)" in table.stdout
@@ -73,6 +96,7 @@ def test_import_train_scan_and_switch_models(env: dict[str, str]) -> None:
     assert (
         listing[0]["symbols"] == ["BTC/USDT", "ETH/USDT"]
         and listing[0]["hyperparameters"]["horizon_bars"] == 12
+        and listing[0]["train_start"].startswith("2022-01-01")  # the first training bar is --start
     )
     switched = _tsbot("model", "activate", "2", env=env)
     assert switched.returncode == 0 and "ensemble v2" in switched.stdout

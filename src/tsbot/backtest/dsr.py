@@ -14,9 +14,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import kurtosis as _kurtosis
-from scipy.stats import norm
-from scipy.stats import skew as _skew
 
 from tsbot.core.errors import DataError
 
@@ -66,6 +63,8 @@ def probabilistic_sharpe_ratio(
     var = 1.0 - skew * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
     if var <= 0:  # only on the edge of the moments' feasible region (g4 >= g3^2 + 1 makes var >= 0)
         return 1.0 if diff > 0 else (0.0 if diff < 0 else 0.5)
+    from scipy.stats import norm  # imported on use: scipy costs every command start-up about 0.6 s
+
     return float(norm.cdf(diff * math.sqrt(n_obs - 1) / math.sqrt(var)))
 
 
@@ -89,6 +88,8 @@ def expected_max_sharpe(trials_sharpe_variance: float, n_trials: int) -> float:
         )
     if n_trials == 1:
         return 0.0
+    from scipy.stats import norm
+
     z = (1.0 - EULER_GAMMA) * norm.ppf(1.0 - 1.0 / n_trials) + EULER_GAMMA * norm.ppf(
         1.0 - 1.0 / (n_trials * math.e)
     )
@@ -123,7 +124,9 @@ def deflated_sharpe_ratio(returns: np.ndarray, trials_sharpe: Sequence[float]) -
     if float(r.std()) < 1e-12:
         g3, g4 = 0.0, 3.0  # a flat series has no shape; take the normal's
     else:
-        g3, g4 = float(_skew(r)), float(_kurtosis(r, fisher=False))
+        from scipy.stats import kurtosis, skew
+
+        g3, g4 = float(skew(r)), float(kurtosis(r, fisher=False))
     variance = float(trials.var(ddof=1)) if trials.size > 1 else 0.0
     benchmark = expected_max_sharpe(variance, int(trials.size))
     return probabilistic_sharpe_ratio(sr, benchmark, int(r.size), g3, g4)

@@ -125,7 +125,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     server = LiveServer(f"http://127.0.0.1:{port}", child, log)
     try:
         server.wait_healthy()
-        create_users(env)
+        create_users(env, server.base_url)
         set_up_accounts(server.base_url)
         assert server.cycles_run() >= 1, server.output()
         yield server

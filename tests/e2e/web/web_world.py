@@ -1,6 +1,7 @@
 """The world the browser tests run in: ``tsbot serve --replay`` over a fresh SQLite database (serve imports the
-bundled candles and headlines itself), users made with ``tsbot user create``, and their watchlists, paper book and
-messages to the admins set through the running server's API, as a user would.
+bundled candles and headlines itself), the administrator made with ``tsbot user create`` and the other users by
+the administrator, and their watchlists, paper book and messages to the admins set through the running server's API,
+as a user would.
 
 The replay clock moves an hour of the bundled hourly history per cycle, so the signals the dashboards show are the
 ones the monitoring cycle stores as it goes, and their status changes are pushed live.
@@ -59,32 +60,34 @@ def serve_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def create_users(env: dict[str, str], timeout_s: float = 120) -> None:
-    """Create everyone in :data:`PEOPLE` with ``tsbot user create EMAIL --role ROLE --name NAME --password-stdin``
-    (the commands run side by side).
+def create_users(env: dict[str, str], base_url: str, timeout_s: float = 120) -> None:
+    """Create everyone in :data:`PEOPLE`, as an operator and an administrator would: the administrator with
+    ``tsbot user create EMAIL --role admin --name NAME --password-stdin``, the others by that administrator
+    through the running server's API (``POST /admin/users``).
 
     Raises:
-        AssertionError: a command failed (its output is in the message).
+        AssertionError: the command failed (its output is in the message).
+        httpx.HTTPStatusError: the server refused a user.
     """
-    started = []
-    for person in PEOPLE.values():
-        args = [EXE, "user", "create", person.email, "--role", person.role.value]
-        args += ["--name", person.display_name, "--password-stdin"]
-        child = subprocess.Popen(
-            args,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started.append((person, child))
-    failed = []
-    for person, child in started:
-        output, _ = child.communicate(PASSWORD + "\n", timeout=timeout_s)
-        if child.returncode != 0:
-            failed.append(f"{person.email}: exit {child.returncode}\n{output}")
-    assert not failed, "\n".join(failed)
+    admin = PEOPLE["admin"]
+    assert admin.role is Role.ADMIN
+    args = [EXE, "user", "create", admin.email, "--role", admin.role.value]
+    args += ["--name", admin.display_name, "--password-stdin"]
+    done = subprocess.run(
+        args, env=env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    assert done.returncode == 0, f"{admin.email}: exit {done.returncode}\n{done.stdout}{done.stderr}"
+    with signed_in(base_url, "admin") as api:
+        for person in PEOPLE.values():
+            if person is admin:
+                continue
+            body = {
+                "email": person.email,
+                "password": PASSWORD,
+                "role": person.role.value,
+                "display_name": person.display_name,
+            }
+            api.post("/admin/users", json=body).raise_for_status()
 
 
 @contextmanager

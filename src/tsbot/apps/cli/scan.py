@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -15,9 +15,9 @@ from tsbot.core.enums import Action
 from tsbot.core.errors import TsbotError
 from tsbot.core.time import parse_utc
 from tsbot.market.models import Timeframe
-from tsbot.signals.engine import price_decimals
-from tsbot.signals.service import ScanResult
-from tsbot.wiring import open_services
+
+if TYPE_CHECKING:
+    from tsbot.signals.service import ScanResult
 
 _COLOURS = {Action.BUY: "bold green", Action.SELL: "bold red", Action.HOLD: "yellow"}
 
@@ -28,6 +28,8 @@ def _fmt(value: float | None, decimals: int) -> str:
 
 def render_table(result: ScanResult) -> Table:
     """The numbers of a scan as a rich table, strongest signals first (fits an 80-column terminal)."""
+    from tsbot.signals.engine import price_decimals
+
     table = Table(title="tsbot signals", show_lines=True, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("symbol", no_wrap=True)
     table.add_column("action", no_wrap=True)
@@ -97,6 +99,9 @@ def scan_command(
     except TsbotError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+    # Imported once the arguments are known good: a mistyped option is answered without loading the engine.
+    from tsbot.wiring import open_services
 
     async def _scan() -> ScanResult:
         async with open_services(settings) as services:

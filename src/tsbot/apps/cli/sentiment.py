@@ -101,7 +101,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Accuracy, macro F1 and the confusion matrix of a model on a labelled file."""
-    from tsbot.sentiment.training import evaluate_model
+    from tsbot.sentiment.evaluation import evaluate_model  # numpy only: no scikit-learn to load
 
     settings = settings_or_exit()
     try:

@@ -18,7 +18,6 @@ from tsbot.core.errors import ConfigError, NotFoundError, TsbotError
 from tsbot.core.time import parse_utc, to_ms
 from tsbot.market.models import CandleFrame, SeriesKey, Timeframe
 from tsbot.ml.models import ModelRecord
-from tsbot.wiring import open_services
 
 model_app = typer.Typer(help="Trained ML models: list them, pick the active one.", no_args_is_help=True)
 
@@ -150,6 +149,7 @@ def train_command(
 
     async def _train() -> tuple[Any, ModelRecord]:
         from tsbot.ml.training import train
+        from tsbot.wiring import open_services
 
         async with open_services(settings) as services:
             chosen = await services.scan_service().watchlist(symbols, tf)
@@ -213,6 +213,8 @@ def model_list(
     settings = settings_or_exit()
 
     async def _list() -> list[ModelRecord]:
+        from tsbot.wiring import open_services
+
         async with open_services(settings) as services:
             return await services.models.list(name)
 
@@ -261,6 +263,8 @@ def model_activate(
     settings = settings_or_exit()
 
     async def _activate() -> ModelRecord:
+        from tsbot.wiring import open_services
+
         async with open_services(settings) as services:
             return await services.models.activate(model_id)
 
