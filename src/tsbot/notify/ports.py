@@ -59,6 +59,11 @@ class OutboxStore(Protocol):
         False (nothing stored) when the user has a notification with the same ``dedup_key`` already."""
         ...
 
+    async def add_many(self, items: Sequence[tuple[NewNotification, Sequence[NewDelivery]]]) -> list[bool]:
+        """:meth:`add` for many notifications in one transaction: returns, in order, whether each was stored. One
+        whose (user, ``dedup_key``) is stored already, or came earlier in ``items``, stores nothing (False)."""
+        ...
+
     async def claim(
         self, *, now: datetime, limit: int, lease_s: float, max_attempts: int, claim_token: str
     ) -> ClaimBatch:

@@ -6,8 +6,8 @@ Flow::
     enqueue(requests) -> per request: recipient + preferences -> channels -> render title/body
                          (times in the recipient's time zone; the stored context keeps ISO UTC)
                          -> one notification row and one delivery row per channel (unique key
-                         ``<notification id>.<channel>``), in one transaction; the same (user, dedup_key)
-                         again creates nothing
+                         ``<notification id>.<channel>``), all requests' in one transaction; the same
+                         (user, dedup_key) again creates nothing
     dispatch()        -> claim due deliveries under a lease -> send through the channel's Notifier
                          -> record the attempt -> sent | retry after a backoff (temporary error)
                          | failed (refused, or out of attempts)
@@ -117,7 +117,7 @@ class NotificationService:
         processes enqueueing the same event make one notification. Channels that cannot be reached (no linked
         Telegram chat, no confirmed email address, no Slack webhook, a channel not configured on this server) are
         skipped, not written as failing deliveries; a user who is unknown, deactivated, or wants none of the
-        reachable channels gets nothing (logged as ``notify.skipped``).
+        reachable channels gets nothing (logged as ``notify.skipped``). All are written in one transaction.
 
         Raises:
             DataError: ``now`` is naive, or a request is malformed (see
@@ -128,7 +128,7 @@ class NotificationService:
         if not checked:
             return 0
         recipients = await self._directory.recipients({r.user_id for r, _ in checked}, now)
-        created = 0
+        items: list[tuple[NewNotification, list[NewDelivery]]] = []
         for request, context in checked:
             recipient = recipients.get(request.user_id)
             if recipient is None or not recipient.active:
@@ -157,16 +157,18 @@ class NotificationService:
             deliveries = [
                 NewDelivery(delivery_key(notification.id, p.channel), p.channel, p.target, now) for p in plans
             ]
-            if await self._outbox.add(notification, deliveries):
-                created += 1
+            items.append((notification, deliveries))
+        stored = await self._outbox.add_many(items) if items else []
+        for (notification, deliveries), new in zip(items, stored, strict=True):
+            if new:
                 _log.info(
                     "notify.enqueued",
                     notification_id=notification.id,
-                    user_id=request.user_id,
-                    type=request.type,
-                    channels=[p.channel.value for p in plans],
+                    user_id=notification.user_id,
+                    type=notification.type,
+                    channels=[d.channel.value for d in deliveries],
                 )
-        return created
+        return sum(stored)
 
     async def dispatch(self, *, now: datetime, limit: int | None = None) -> DispatchSummary:
         """Send the deliveries due at ``now``: at most ``limit`` (None: ``notify.batch_size``), claimed

@@ -58,6 +58,9 @@ class MemoryOutbox:
         self.rows += [_Row(notification, d, due_at=d.due_at) for d in deliveries]
         return True
 
+    async def add_many(self, items: Sequence[tuple[NewNotification, Sequence[NewDelivery]]]) -> list[bool]:
+        return [await self.add(notification, deliveries) for notification, deliveries in items]
+
     async def claim(
         self, *, now: datetime, limit: int, lease_s: float, max_attempts: int, claim_token: str
     ) -> ClaimBatch:

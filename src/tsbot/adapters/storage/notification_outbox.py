@@ -6,8 +6,13 @@ update that changed one row holds the delivery. Every claim raises the attempt c
 version no two claims can both match: of two workers that read the same delivery, one takes it. On PostgreSQL the
 read is ``SELECT ... FOR UPDATE OF notification_deliveries SKIP LOCKED`` in the claiming transaction, so concurrent
 workers take different rows instead of waiting on each other, and the pending rows read (locked by that transaction,
-so no other claim can change them first) are taken by one update; on SQLite (one writer at a time) the read is outside
-any transaction and each take is a short transaction of its own that begins with its write.
+so no other claim can change them first) are taken by one update. On SQLite (one writer at a time) the read is outside
+any transaction; the pending rows read are taken by one update guarded by ``state = 'pending' AND due_at <= :now``
+(only a claim moves a pending row away from pending, so of two workers that read the same row one takes it, and the
+attempt count comes back from the update), and each expired lease by a short transaction of its own.
+
+Notifications are written many at a time (:meth:`SqlOutboxStore.add_many`): one transaction, an insert of up to
+:data:`CHUNK` notifications with ``ON CONFLICT DO NOTHING ... RETURNING id`` and one of the new ones' deliveries.
 
 A claimed delivery is ``sending`` with ``due_at`` at the end of its lease; a result is recorded only with the claim's
 token while the delivery is still ``sending`` under it; deliveries that need no send (in-app) are settled together by
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -43,6 +48,9 @@ from tsbot.notify.models import (
 )
 
 _D, _N = notification_deliveries.c, notifications.c
+#: Notifications (and delivery rows) per insert statement in :meth:`SqlOutboxStore.add_many`: 500 notifications of
+#: 9 columns, or 500 deliveries of 13, stay far below the bound parameters one statement may carry (32,767).
+CHUNK: Final = 500
 _SETTLED_STATE = {
     AttemptOutcome.SENT: DeliveryState.SENT,
     AttemptOutcome.FAILED: DeliveryState.FAILED,
@@ -87,48 +95,41 @@ class SqlOutboxStore:
     async def add(self, notification: NewNotification, deliveries: Sequence[NewDelivery]) -> bool:
         """Store the notification and its pending deliveries in one transaction; False (nothing stored) when the
         user has a notification with this dedup key already."""
-        n = notification
-        stmt = (
-            self._insert(notifications)
-            .values(
-                id=n.id,
-                user_id=n.user_id,
-                type=NotificationType(n.type).value,
-                dedup_key=n.dedup_key,
-                title=n.title,
-                body=n.body,
-                data=dict(n.data),
-                created_at=n.created_at,
-                read_at=None,
-            )
-            .on_conflict_do_nothing()
-        )
-        async with self._engine.begin() as conn:
-            if (await conn.execute(stmt)).rowcount != 1:
-                return False
-            if deliveries:
-                await conn.execute(
-                    insert(notification_deliveries),
-                    [
-                        {
-                            "key": d.key,
-                            "notification_id": n.id,
-                            "channel": Channel(d.channel).value,
-                            "target": d.target,
-                            "state": DeliveryState.PENDING.value,
-                            "attempts": 0,
-                            "due_at": d.due_at,
-                            "claim_token": None,
-                            "claimed_at": None,
-                            "last_error": None,
-                            "created_at": n.created_at,
-                            "updated_at": n.created_at,
-                            "sent_at": None,
-                        }
-                        for d in deliveries
-                    ],
-                )
-        return True
+        (stored,) = await self.add_many([(notification, deliveries)])
+        return stored
+
+    async def add_many(self, items: Sequence[tuple[NewNotification, Sequence[NewDelivery]]]) -> list[bool]:
+        """Store many notifications and their pending deliveries in one transaction, :data:`CHUNK` notifications
+        per insert (``ON CONFLICT DO NOTHING ... RETURNING id``: a (user, dedup key) stored already is skipped),
+        then their deliveries; returns, in order, whether each was stored. Of notifications repeating a (user, dedup
+        key) or an id inside ``items``, only the first is written."""
+        firsts: list[int] = []
+        seen: set[tuple[str, str] | str] = set()
+        for i, (n, _) in enumerate(items):
+            if (n.user_id, n.dedup_key) not in seen and n.id not in seen:
+                firsts.append(i)
+            seen |= {(n.user_id, n.dedup_key), n.id}
+        # written in (user, dedup key) order: two transactions writing the same keys wait on one another in one
+        # order on PostgreSQL, never each on the other (a deadlock)
+        firsts.sort(key=lambda i: (items[i][0].user_id, items[i][0].dedup_key))
+        stored: set[str] = set()
+        if firsts:
+            async with self._engine.begin() as conn:
+                for at in range(0, len(firsts), CHUNK):
+                    chunk = [items[i] for i in firsts[at : at + CHUNK]]
+                    stmt = (
+                        self._insert(notifications)
+                        .values([_notification_row(n) for n, _ in chunk])
+                        .on_conflict_do_nothing()
+                        .returning(_N.id)
+                    )
+                    new = set((await conn.execute(stmt)).scalars())
+                    stored |= new
+                    rows = [_delivery_row(n, d) for n, ds in chunk if n.id in new for d in ds]
+                    for part in range(0, len(rows), CHUNK):
+                        await conn.execute(insert(notification_deliveries), rows[part : part + CHUNK])
+        chosen = set(firsts)
+        return [i in chosen and n.id in stored for i, (n, _) in enumerate(items)]
 
     async def claim(
         self, *, now: datetime, limit: int, lease_s: float, max_attempts: int, claim_token: str
@@ -146,39 +147,31 @@ class SqlOutboxStore:
             .limit(limit)
         )
         lease_end = now + timedelta(seconds=lease_s)
-        taken: list[tuple[str, Mapping[str, Any]]] = []
+        expired: list[tuple[str | None, Mapping[str, Any]]] = []
         if self._postgres:
             async with self._engine.begin() as conn:
-                rows = (
-                    await conn.execute(stmt.with_for_update(skip_locked=True, of=notification_deliveries))
-                ).all()
-                # the rows are locked by this transaction: the pending ones are taken by one update
-                pending = [r._mapping for r in rows if r._mapping["state"] == DeliveryState.PENDING.value]
-                if pending:
-                    await conn.execute(
-                        update(notification_deliveries)
-                        .where(_D.id.in_([r["id"] for r in pending]))
-                        .values(**_claim_values(now, lease_end, claim_token), attempts=_D.attempts + 1)
-                    )
-                for row in rows:
-                    m = row._mapping
-                    if m["state"] == DeliveryState.PENDING.value:
-                        taken.append(("claimed", m))
-                    else:  # a lease that ran out
-                        taken.append(
+                locked = stmt.with_for_update(skip_locked=True, of=notification_deliveries)
+                rows = [r._mapping for r in (await conn.execute(locked)).all()]
+                # the rows are locked by this transaction: no other claim can change them before it ends
+                got = await _take_pending(conn, rows, now, lease_end, claim_token)
+                for m in rows:
+                    if m["state"] != DeliveryState.PENDING.value:  # a lease that ran out
+                        expired.append(
                             (await self._take(conn, m, now, lease_end, max_attempts, claim_token), m)
                         )
         else:
             async with self._engine.connect() as conn:
-                rows = (await conn.execute(stmt)).all()
-            for row in rows:
-                async with self._engine.begin() as conn:
-                    taken.append(
-                        (
-                            await self._take(conn, row._mapping, now, lease_end, max_attempts, claim_token),
-                            row._mapping,
+                rows = [r._mapping for r in (await conn.execute(stmt)).all()]
+            async with self._engine.begin() as conn:
+                got = await _take_pending(conn, rows, now, lease_end, claim_token)
+            for m in rows:
+                if m["state"] != DeliveryState.PENDING.value:
+                    async with self._engine.begin() as conn:
+                        expired.append(
+                            (await self._take(conn, m, now, lease_end, max_attempts, claim_token), m)
                         )
-                    )
+        # a pending row's attempt count as taken (a retry settled in between may have raised it since the read)
+        taken = [("claimed", {**m, "attempts": got[m["id"]] - 1}) for m in rows if m["id"] in got] + expired
         claimed = [_claimed(row, claim_token) for what, row in taken if what == "claimed"]
         abandoned = sum(1 for what, row in taken if what and row["state"] == DeliveryState.SENDING.value)
         gave_up = sum(1 for what, _ in taken if what == "gave_up")
@@ -317,6 +310,60 @@ class SqlOutboxStore:
 
 
 _NOT_APPLIED = "result not applied: the lease had run out and another worker took the delivery over"
+
+
+def _notification_row(n: NewNotification) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "user_id": n.user_id,
+        "type": NotificationType(n.type).value,
+        "dedup_key": n.dedup_key,
+        "title": n.title,
+        "body": n.body,
+        "data": dict(n.data),
+        "created_at": n.created_at,
+        "read_at": None,
+    }
+
+
+def _delivery_row(n: NewNotification, d: NewDelivery) -> dict[str, Any]:
+    return {
+        "key": d.key,
+        "notification_id": n.id,
+        "channel": Channel(d.channel).value,
+        "target": d.target,
+        "state": DeliveryState.PENDING.value,
+        "attempts": 0,
+        "due_at": d.due_at,
+        "claim_token": None,
+        "claimed_at": None,
+        "last_error": None,
+        "created_at": n.created_at,
+        "updated_at": n.created_at,
+        "sent_at": None,
+    }
+
+
+async def _take_pending(
+    conn: AsyncConnection,
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    lease_end: datetime,
+    claim_token: str,
+) -> dict[int, int]:
+    """Take the pending ones of the read ``rows`` that are still pending and due, by one guarded update; their
+    attempt counts after it, by delivery id. Only a claim moves a pending row away from pending, so a row another
+    worker took since the read is left out."""
+    ids = [m["id"] for m in rows if m["state"] == DeliveryState.PENDING.value]
+    if not ids:
+        return {}
+    stmt = (
+        update(notification_deliveries)
+        .where(_D.id.in_(ids), _D.state == DeliveryState.PENDING.value, _D.due_at <= now)
+        .values(**_claim_values(now, lease_end, claim_token), attempts=_D.attempts + 1)
+        .returning(_D.id, _D.attempts)
+    )
+    return {int(i): int(a) for i, a in (await conn.execute(stmt)).all()}
 
 
 def _claim_values(now: datetime, lease_end: datetime, claim_token: str) -> dict[str, Any]:
