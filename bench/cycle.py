@@ -10,7 +10,8 @@ status change's ``recorded_at`` to the start of the first send attempt of its no
 (in this process the schedule dispatches right after a cycle; on workers the job that stored changes asks for a
 dispatch at once).
 
-Workers need PostgreSQL and RabbitMQ (``--pg`` / ``--amqp``; skipped with a note when either does not answer).
+Workers need PostgreSQL and RabbitMQ (``--pg`` / ``--amqp``; skipped with a note when either does not answer). The
+PostgreSQL database made for each size is dropped at the end.
 
 Goal: 1,000 symbols in under 5 s (no network: the candles are stored); p95 latency under 1 s.
 
@@ -210,6 +211,23 @@ def _create_pg_database(pg: str) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
+def _drop_pg_database(pg: str, url: str) -> None:
+    """Drop the benchmark's database ``url`` (made by :func:`_create_pg_database`), connected to ``pg``'s."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    base, name = make_url(pg), make_url(url).database
+
+    async def _admin() -> None:
+        conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(_admin())
+
+
 async def _bench(
     n: int,
     url: str,
@@ -280,7 +298,11 @@ def main() -> None:
         ]
         modes = ["in_process", "workers"] if with_workers else ["in_process"]
 
-        asyncio.run(_bench(n, url, settings, hours, modes, args, tmp, rows))
+        try:
+            asyncio.run(_bench(n, url, settings, hours, modes, args, tmp, rows))
+        finally:
+            if with_workers:
+                _drop_pg_database(args.pg, url)
     table = Table(title="monitoring cycle (median of timed cycles)")
     for col in (
         "symbols",
