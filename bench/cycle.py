@@ -193,39 +193,37 @@ def _start_workers(env: dict[str, str], logs: Path) -> list[subprocess.Popen[byt
     return procs
 
 
-def _create_pg_database(pg: str) -> str:
+def _pg_admin(pg: str, sql: str) -> None:
+    """Run one statement outside a transaction on the server of ``pg`` (CREATE / DROP DATABASE)."""
     import asyncpg
     from sqlalchemy.engine import make_url
 
-    base = make_url(pg)
-    name = f"tsbot_bench_{uuid.uuid4().hex[:8]}"
-
-    async def _admin() -> None:
-        conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False))
+    async def _run() -> None:
+        conn = await asyncpg.connect(
+            make_url(pg).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
         try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
+            await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(_admin())
-    return base.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(_run())
+
+
+def _create_pg_database(pg: str) -> str:
+    """A new database ``tsbot_bench_<random>`` on the server of ``pg``; its URL."""
+    from sqlalchemy.engine import make_url
+
+    name = f"tsbot_bench_{uuid.uuid4().hex[:8]}"
+    _pg_admin(pg, f'CREATE DATABASE "{name}"')
+    return make_url(pg).set(database=name).render_as_string(hide_password=False)
 
 
 def _drop_pg_database(pg: str, url: str) -> None:
-    """Drop the benchmark's database ``url`` (made by :func:`_create_pg_database`), connected to ``pg``'s."""
-    import asyncpg
+    """Drop the benchmark's database ``url`` (made by :func:`_create_pg_database`)."""
     from sqlalchemy.engine import make_url
 
-    base, name = make_url(pg), make_url(url).database
-
-    async def _admin() -> None:
-        conn = await asyncpg.connect(base.set(drivername="postgresql").render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(_admin())
+    _pg_admin(pg, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
 
 
 async def _bench(
