@@ -5,10 +5,11 @@ bundled data), then the scan of ``tsbot scan``, run in process at the newest bar
 so that stored signals fill more than a page; a ``trader`` made with ``tsbot user create`` signs in over HTTP. The
 request rate limit is raised to its maximum (``TSBOT_API__REQUESTS_PER_HOUR``).
 
-Servers, one at a time, ``--workers`` uvicorn workers each (uvloop, httptools, the options of ``tsbot api``):
+Servers, one at a time, ``--workers`` uvicorn workers each (uvloop, httptools), run exactly as ``tsbot api`` runs
+them (:func:`tsbot.apps.cli.api_workers.serve`: on Linux each worker accepts on its own ``SO_REUSEPORT`` socket):
 tsbot's app (JSON logs at INFO, an access line per request, into a file), then the baseline, a bare FastAPI app
 answering a small constant list (:func:`bare_app`). This script serves them (``--serve``) rather than ``tsbot api``
-only to give workers longer than uvicorn's 5 s to start (:data:`WORKER_START_S`).
+so that the baseline is served the same way.
 
 Load: ``--drivers`` processes (1) hold ``--connections`` keep-alive HTTP/1.1 connections in all, each sending the
 next GET once the previous body is read (closed loop, no pipelining). Answers completing in the ``--duration``
@@ -52,6 +53,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from tsbot.apps.cli.api import APP_FACTORY, UVICORN_OPTIONS
+
 GOAL_RPS = 1_000.0
 GOAL_P99_MS = 100.0
 ADMIN_URL = os.environ.get("TSBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -59,12 +62,9 @@ TSBOT = str(Path(sys.executable).with_name("tsbot"))
 BARE_PATH = "/api/v1/bare"
 BARE_APP = "api_load:bare_app"
 START_TIMEOUT_S = 180.0
-#: Seconds a uvicorn worker may take to start. uvicorn's default, 5 s, is too short for a worker importing tsbot on
-#: a busy machine: the supervisor kills it as hung and starts another, again and again.
-WORKER_START_S = 120
-#: The options of ``tsbot api``'s ``uvicorn.run``, and more time for workers to start.
-UVICORN: dict[str, Any] = {"host": "127.0.0.1", "factory": True, "log_config": None, "access_log": False}
-UVICORN |= {"server_header": False, "lifespan": "on", "timeout_worker_healthcheck": WORKER_START_S}
+HOST = "127.0.0.1"
+#: The worker options of ``tsbot api``.
+UVICORN: dict[str, Any] = UVICORN_OPTIONS
 REQUESTS_PER_HOUR = "10000000"  # the largest value api.requests_per_hour accepts
 console = Console()
 
@@ -323,7 +323,6 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, folder: Path, servers: list[Server], url: str) -> None:
-    from tsbot.apps.cli.api import APP_FACTORY
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSBOT_")}
     env |= {
@@ -368,11 +367,10 @@ def run(args: argparse.Namespace, folder: Path, servers: list[Server], url: str)
 
 def main() -> int:
     args = parse_args()
-    if args.serve:  # a server process
-        import uvicorn
+    if args.serve:  # a server process, as ``tsbot api`` runs its workers
+        from tsbot.apps.cli.api_workers import serve
 
-        uvicorn.run(args.serve, port=args.port, workers=args.workers, **UVICORN)
-        return 0
+        return serve(args.serve, host=HOST, port=args.port, workers=args.workers, options=UVICORN)
     servers: list[Server] = []
     created: str | None = None
     try:

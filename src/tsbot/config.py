@@ -284,6 +284,9 @@ class ApiConfig(_Strict):
     requests_per_hour: int = Field(1_000, ge=1, le=10_000_000)
     #: Orders placed per user per hour.
     orders_per_hour: int = Field(100, ge=1, le=1_000_000)
+    #: Pages of stored signals (``GET /api/v1/signals``) each API process keeps, served while no signal changed
+    #: (exact: checked against the stored signals' revision on every request); 0 turns the cache off.
+    page_cache_entries: int = Field(256, ge=0, le=100_000)
     #: Largest request body read, in bytes; a larger one is answered 413.
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=104_857_600)
     #: Where users reach tsbot; links in emails (verification, password reset) start with it.
@@ -425,6 +428,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = ""
+    #: PostgreSQL connections each process keeps open, and how many more it may open while busy.
+    database_pool_size: int = Field(20, ge=1, le=1_000)
+    database_max_overflow: int = Field(10, ge=0, le=1_000)
     #: ``redis://host:6379/0``: cache and rate limits shared between processes; empty: in-process.
     redis_url: str = ""
     #: ``amqp://guest:guest@host:5672/`` (RabbitMQ) or ``redis://...``: jobs go to Dramatiq workers; empty: in-process.

@@ -158,7 +158,11 @@ async def open_services(settings: Settings, *, migrate: bool = True) -> AsyncIte
         tsbot.core.errors.ConfigError: the database URL is invalid.
         tsbot.core.errors.TemporaryError: the database cannot be reached.
     """
-    db = create_engine(settings.effective_database_url)
+    db = create_engine(
+        settings.effective_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     try:
         if migrate:
             await upgrade(db)

@@ -24,6 +24,12 @@ from tsbot.core.errors import ConfigError, TemporaryError
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: Seconds a pooled PostgreSQL connection may sit idle before it is pinged at its next checkout.
 PING_AFTER_IDLE_S = 10.0
+#: PostgreSQL connections a process keeps open (``database_pool_size``), and how many more it may open while
+#: busy (``database_max_overflow``; each closed again when handed back to a full pool). A busy API worker holds
+#: one connection per request in flight: with 5 kept (SQLAlchemy's default), connections were opened and closed
+#: some 20 times a second under ``bench/api_load.py`` and the worker answered half as many requests.
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
 _IDLE_SINCE = "tsbot_idle_since"
 _SYNC_TO_ASYNC = {
     "sqlite": "sqlite+aiosqlite",
@@ -73,8 +79,9 @@ def json_loads(text: str) -> Any:
     return value if end == len(text) else json.loads(text)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``. For SQLite the parent folder is created and foreign keys and WAL are enabled."""
+def create_engine(url: str, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW) -> AsyncEngine:
+    """An async engine for ``url``. For SQLite the parent folder is created and foreign keys and WAL are enabled;
+    for PostgreSQL the pool keeps ``pool_size`` connections and opens at most ``max_overflow`` more."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -91,7 +98,9 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, json_deserializer=json_loads)
+    engine = create_async_engine(
+        url, json_deserializer=json_loads, pool_size=pool_size, max_overflow=max_overflow
+    )
     _ping_when_idle(engine)
     return engine
 

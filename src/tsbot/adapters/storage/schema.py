@@ -12,6 +12,7 @@ import tsbot.adapters.storage.tables_jobs  # noqa: F401
 import tsbot.adapters.storage.tables_messaging  # noqa: F401
 import tsbot.adapters.storage.tables_monitor  # noqa: F401
 import tsbot.adapters.storage.tables_notify  # noqa: F401
+import tsbot.adapters.storage.tables_revisions  # noqa: F401
 import tsbot.adapters.storage.tables_watch  # noqa: F401
 from tsbot.adapters.storage.tables import metadata
 

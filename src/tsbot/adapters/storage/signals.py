@@ -12,6 +12,7 @@ from sqlalchemy import Integer, String, and_, column, delete, select, values
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tsbot.adapters.storage.candles import dialect_insert
+from tsbot.adapters.storage.revisions import SIGNALS, bump_revision
 from tsbot.adapters.storage.tables import UtcDateTime, signal_status_changes, signals
 from tsbot.core.enums import Action
 from tsbot.core.time import utc_now
@@ -157,7 +158,9 @@ class SqlSignalStore:
         The result equals saving each signal on its own, in the given order: a signal's previous signal is the
         latest of its series strictly before its ``as_of``, which may be an earlier signal of the same batch. Only
         status changes that are new or differ from the one recorded are returned, in input order. A handful of
-        statements serve the whole batch (one lookup per 1,000 rows, one upsert, one delete, one insert).
+        statements serve the whole batch (one lookup per 1,000 rows, one upsert, one delete, one insert), and the
+        revision of the stored signals (:data:`tsbot.adapters.storage.revisions.SIGNALS`) is raised by one in the
+        same transaction.
         """
         if not items:
             return []
@@ -190,6 +193,7 @@ class SqlSignalStore:
                         for key, (_, change) in inserts
                     ],
                 )
+            await bump_revision(conn, SIGNALS)
         return plan.changes
 
     async def _stored(self, conn: AsyncConnection, keys: list[_RowKey]) -> dict[_RowKey, _Stored]:

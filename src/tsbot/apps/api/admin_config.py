@@ -106,7 +106,7 @@ def _base(app: FastAPI) -> Settings:
 def apply_settings(app: FastAPI, new: Settings) -> None:
     """Make ``new`` the settings of ``app`` and its services, and update what was built from the old ones: rate
     limits, the account service (rebuilt on next use), the identity cache's time (emptied: what it holds was kept
-    under the old time), the log level and the cached ML model source."""
+    under the old time), the size of the signal page cache, the log level and the cached ML model source."""
     old: Settings = app.state.settings
     app.state.settings = new
     services = getattr(app.state, "services", None)
@@ -118,6 +118,9 @@ def apply_settings(app: FastAPI, new: Settings) -> None:
     if limits is not None and new.api != old.api:
         limits.requests = RateLimitItemPerHour(new.api.requests_per_hour)
         limits.orders = RateLimitItemPerHour(new.api.orders_per_hour)
+    pages = getattr(app.state, "signal_pages", None)
+    if pages is not None and new.api.page_cache_entries != old.api.page_cache_entries:
+        pages.resize(new.api.page_cache_entries)
     if new.accounts != old.accounts or new.email != old.email or new.api.public_url != old.api.public_url:
         app.state.accounts = None
     cache = getattr(app.state, "identity_cache", None)

@@ -87,8 +87,13 @@ from tsbot.wiring import Services, open_services
 PREFIX = system.PREFIX
 OPENAPI_PATH = f"{PREFIX}/openapi.json"
 DOCS_PATH = f"{PREFIX}/docs"
-#: Routers every app serves, in order.
+#: Routers every app serves, in order. A request is matched against the routes one by one in this order (no
+#: router is skipped by its prefix), so the routes polled most, signals and market data, come first: matching
+#: ``GET /api/v1/signals`` behind the other routers cost about a tenth of that request's time. Their prefixes are
+#: their own, so the order changes no match.
 ROUTERS: tuple[APIRouter, ...] = (
+    signals.router,
+    market.router,
     system.router,
     auth_routes.router,
     me.router,
@@ -101,8 +106,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     portfolios.positions_router,
     trading.router,
     bots.router,
-    signals.router,
-    market.router,
     sentiment.router,
     alerts.router,
     admin.router,

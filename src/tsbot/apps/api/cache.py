@@ -58,8 +58,9 @@ class CacheStatus:
     error: str | None = None
 
 
-class NamedCache(Protocol):
-    """A cache with a name, a time to live and hit / miss counters (see the module docstring)."""
+class ListedCache(Protocol):
+    """What the registry needs of a cache: a name, a backend, a time to live, hit / miss counters, its size and a
+    way to empty it."""
 
     name: str
     backend: Backend
@@ -67,20 +68,24 @@ class NamedCache(Protocol):
     hits: int
     misses: int
 
-    async def get(self, key: str) -> Any | None:
-        """The value under ``key``, or None when absent or expired."""
-        ...
-
-    async def set(self, key: str, value: Any) -> None:
-        """Keep ``value`` under ``key`` for ``ttl_s`` seconds."""
-        ...
-
     async def size(self) -> int:
         """Keys held now. Raises ``RedisError`` / ``OSError`` for the Redis backend when Redis fails."""
         ...
 
     async def clear(self) -> int:
         """Remove every key; how many were removed."""
+        ...
+
+
+class NamedCache(ListedCache, Protocol):
+    """A cache of JSON values by string key (see the module docstring)."""
+
+    async def get(self, key: str) -> Any | None:
+        """The value under ``key``, or None when absent or expired."""
+        ...
+
+    async def set(self, key: str, value: Any) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds."""
         ...
 
 
@@ -183,7 +188,7 @@ class CacheRegistry:
 
     def __init__(self, client: redis.asyncio.Redis | None) -> None:
         self._client = client
-        self._caches: dict[str, NamedCache] = {}
+        self._caches: dict[str, ListedCache] = {}
 
     @property
     def backend(self) -> Backend:
@@ -191,8 +196,14 @@ class CacheRegistry:
         return "redis" if self._client is not None else "memory"
 
     def get_or_create(self, name: str, *, ttl_s: float, max_entries: int = 10_000) -> NamedCache:
-        """The cache ``name``, created on first use with ``ttl_s`` (and ``max_entries`` in process)."""
+        """The cache ``name``, created on first use with ``ttl_s`` (and ``max_entries`` in process).
+
+        Raises:
+            TypeError: ``name`` is a cache registered with :meth:`register` that is not a key / value cache.
+        """
         cache = self._caches.get(name)
+        if cache is not None and not isinstance(cache, MemoryCache | RedisCache):
+            raise TypeError(f"the cache {name!r} is not a key / value cache")
         if cache is None:
             cache = (
                 RedisCache(name, ttl_s, self._client)
@@ -202,7 +213,7 @@ class CacheRegistry:
             self._caches[name] = cache
         return cache
 
-    def register(self, cache: NamedCache) -> None:
+    def register(self, cache: ListedCache) -> None:
         """Add a cache built elsewhere (replacing one of the same name)."""
         self._caches[cache.name] = cache
 
@@ -210,7 +221,7 @@ class CacheRegistry:
         """The names of the caches, sorted."""
         return sorted(self._caches)
 
-    def _chosen(self, name: str | None) -> list[NamedCache]:
+    def _chosen(self, name: str | None) -> list[ListedCache]:
         if name is None:
             return [self._caches[n] for n in self.names()]
         cache = self._caches.get(name)

@@ -24,6 +24,8 @@ Section = Literal["app", "trading", "logging", "symbols"]
 #: Dotted keys (and key prefixes) that need a restart: refused by the update routes.
 RESTART_KEYS: Final = (
     "database_url",
+    "database_pool_size",
+    "database_max_overflow",
     "redis_url",
     "broker_url",
     "data_dir",

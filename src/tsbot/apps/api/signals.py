@@ -32,10 +32,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from tsbot.accounts.models import Identity, Permission
 from tsbot.adapters.events import publish_status_changes
+from tsbot.adapters.storage.revisions import SIGNALS, SqlRevisions
 from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 from tsbot.adapters.storage.watch import SqlWatchlistStore
 from tsbot.apps.api.auth import requires
@@ -68,6 +69,7 @@ from tsbot.apps.api.signal_models import (
     WatchlistIn,
     WatchlistOut,
 )
+from tsbot.apps.api.signal_pages import signal_pages_of
 from tsbot.core.enums import Action
 from tsbot.core.errors import NotFoundError
 from tsbot.core.time import from_ms, utc_now
@@ -122,8 +124,9 @@ async def _filter(
     return SignalFilter(symbols, exchange, timeframe, action, start, end)
 
 
-@router.get("", responses=_UNKNOWN_422)
+@router.get("", response_model=Page[SignalOut], responses=_UNKNOWN_422)
 async def list_signals(
+    request: Request,
     identity: ReadSignals,
     services: ServicesDep,
     symbol: SymbolQuery = None,
@@ -135,8 +138,11 @@ async def list_signals(
     watchlist: WatchlistQuery = False,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Page[SignalOut]:
-    """Stored signals matching the filters, newest ``as_of`` first."""
+) -> Response:
+    """Stored signals matching the filters, newest ``as_of`` first.
+
+    Served from this process's page cache (:mod:`tsbot.apps.api.signal_pages`) while no signal was stored or
+    changed since the page was read: never out of date."""
     where = await _filter(
         services,
         identity,
@@ -148,8 +154,27 @@ async def list_signals(
         until=until,
         watchlist=watchlist,
     )
+    cache = signal_pages_of(request.app)
+    if not cache.enabled:
+        return _json(await _page(services, where, limit, offset))
+    key = repr((where, limit, offset))
+    revision = await SqlRevisions(services.db).current(SIGNALS)
+    body = cache.page(key, revision)
+    if body is None:
+        body = await _page(services, where, limit, offset)
+        cache.keep(key, revision, body)
+    return _json(body)
+
+
+async def _page(services: Services, where: SignalFilter, limit: int, offset: int) -> bytes:
+    """One page of stored signals as JSON (the shape of ``Page[SignalOut]``)."""
     items, total = await SqlSignalQueries(services.db).page(where, limit=limit, offset=offset)
-    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
+    page = Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
+    return page.model_dump_json().encode()
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/stats", responses=_UNKNOWN_422)

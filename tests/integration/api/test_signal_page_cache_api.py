@@ -1,0 +1,112 @@
+"""``GET /api/v1/signals`` served from the page cache (SQLite and PostgreSQL): a page read twice is read once from
+the database, and a signal stored or changed by any process (here: a second engine on the same database) shows on
+the very next request; each filter and page is a page of its own; ``api.page_cache_entries: 0`` turns it off; the
+admin cache routes list and empty it."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+from tests.integration.api.conftest import Serve, sign_in
+
+from tsbot.accounts.models import Role
+from tsbot.adapters.storage.database import create_engine
+from tsbot.adapters.storage.signals import SqlSignalStore
+from tsbot.adapters.storage.watch import SqlWatchlistStore
+from tsbot.apps.api.signal_pages import signal_pages_of
+from tsbot.core.enums import Action
+from tsbot.market.models import SeriesKey, Timeframe
+from tsbot.signals.models import Components, Signal
+from tsbot.wiring import Services
+
+T0 = datetime(2024, 6, 3, tzinfo=UTC)
+SIGNALS = "/api/v1/signals"
+
+
+def _signal(hour: int, symbol: str = "BTC/USDT", action: Action = Action.BUY) -> Signal:
+    return Signal(
+        key=SeriesKey("binance", symbol, Timeframe.H1),
+        as_of=T0 + timedelta(hours=hour),
+        action=action,
+        score=0.4 if action is Action.BUY else -0.4,
+        confidence=0.7,
+        price=65_000.0 + hour,
+        stop_loss=64_000.0,
+        take_profit=[66_000.0, 67_000.0],
+        components=Components(0.4, None, None),
+        reasons=[f"hour {hour}"],
+    )
+
+
+async def test_pages_follow_every_change_made_by_any_process(
+    serve: Serve, services: Services, database_url: str
+) -> None:
+    await services.signals.save([_signal(0), _signal(1)])
+    other = create_engine(database_url)  # another process: a monitor cycle, another API worker
+    try:
+        async with serve() as api:
+            h = (await sign_in(api, Role.TRADER)).headers
+            cache = signal_pages_of(api.app)
+            first = await api.client.get(SIGNALS, headers=h)
+            assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+            assert first.json()["total"] == 2 and [s["as_of"] for s in first.json()["items"]] == [
+                "2024-06-03T01:00:00Z",
+                "2024-06-03T00:00:00Z",
+            ]
+            again = await api.client.get(SIGNALS, headers=h)
+            assert again.content == first.content and (cache.hits, cache.misses) == (1, 1)
+
+            await SqlSignalStore(other).save([_signal(2, "ETH/USDT")])  # a new signal elsewhere
+            added = (await api.client.get(SIGNALS, headers=h)).json()
+            assert added["total"] == 3 and added["items"][0]["symbol"] == "ETH/USDT"
+            assert (cache.hits, cache.misses) == (1, 2)
+
+            changed = dataclasses.replace(_signal(1), action=Action.SELL, score=-0.5)  # same row, new values
+            await SqlSignalStore(other).save([changed])
+            page = (await api.client.get(SIGNALS, headers=h)).json()
+            row = next(s for s in page["items"] if s["as_of"] == "2024-06-03T01:00:00Z")
+            assert row["action"] == "SELL" and row["score"] == -0.5 and page["total"] == 3
+
+            one = (await api.client.get(SIGNALS, headers=h, params={"limit": 1})).json()  # a page of its own
+            sells = (await api.client.get(SIGNALS, headers=h, params={"action": "SELL"})).json()
+            assert len(one["items"]) == 1 and one["total"] == 3 and sells["total"] == 1
+            assert (await api.client.get(SIGNALS, headers=h)).json() == page  # unchanged: from the cache
+            assert cache.hits == 2 and await cache.size() == 3
+
+            admin = await sign_in(api, Role.ADMIN)
+            status = (await api.client.get("/api/v1/admin/cache", headers=admin.headers)).json()
+            pages = next(c for c in status["caches"] if c["name"] == "signal_pages")
+            assert pages["keys"] == 3 and pages["hits"] == 2 and pages["backend"] == "memory"
+            cleared = await api.client.delete(
+                "/api/v1/admin/cache", headers=admin.headers, params={"name": "signal_pages"}
+            )
+            assert cleared.json()["cleared"] == {"signal_pages": 3} and await cache.size() == 0
+            assert (await api.client.get(SIGNALS, headers=h)).json() == page
+    finally:
+        await other.dispose()
+
+
+async def test_no_cache_when_turned_off(serve: Serve, services: Services) -> None:
+    await services.signals.save([_signal(0)])
+    async with serve(api={"page_cache_entries": 0}) as api:
+        h = (await sign_in(api, Role.VIEWER)).headers
+        for expected in (1, 1, 2):
+            if expected == 2:
+                await services.signals.save([_signal(1)])
+            assert (await api.client.get(SIGNALS, headers=h)).json()["total"] == expected
+        cache = signal_pages_of(api.app)
+        assert cache.hits == 0 and await cache.size() == 0
+
+
+async def test_watchlist_pages_are_each_users_own(serve: Serve, services: Services) -> None:
+    """Two users with different watchlists ask the same query: each gets the signals of their own list."""
+    await services.signals.save([_signal(0), _signal(1, "ETH/USDT")])
+    async with serve() as api:
+        alice, bob = await sign_in(api, Role.TRADER), await sign_in(api, Role.TRADER)
+        await SqlWatchlistStore(services.db).replace(alice.user.id, ["BTC/USDT"])
+        await SqlWatchlistStore(services.db).replace(bob.user.id, ["ETH/USDT"])
+        mine = {"watchlist": "true"}
+        for caller, symbol in ((alice, "BTC/USDT"), (bob, "ETH/USDT"), (alice, "BTC/USDT")):
+            page = (await api.client.get(SIGNALS, headers=caller.headers, params=mine)).json()
+            assert [s["symbol"] for s in page["items"]] == [symbol]
