@@ -3,7 +3,9 @@
 Setup: a fresh PostgreSQL database (``tsbot_bench_<random>``, dropped at the end) gets ``tsbot data import`` (the
 bundled data), then the scan of ``tsbot scan``, run in process at the newest bar and at ``--history`` hours before,
 so that stored signals fill more than a page; a ``trader`` made with ``tsbot user create`` signs in over HTTP. The
-request rate limit is raised to its maximum (``TSBOT_API__REQUESTS_PER_HOUR``).
+request rate limit is raised to its maximum (``TSBOT_API__REQUESTS_PER_HOUR``). Pages of signals are cached per worker
+as ``tsbot api`` does (exact: see :mod:`tsbot.apps.api.signal_pages`); ``--page-cache-entries 0`` measures every
+page read from the database.
 
 Servers, one at a time, ``--workers`` uvicorn workers each (uvloop, httptools), run exactly as ``tsbot api`` runs
 them (:func:`tsbot.apps.cli.api_workers.serve`: on Linux each worker accepts on its own ``SO_REUSEPORT`` socket):
@@ -22,7 +24,7 @@ and the load average before each measurement.
 Goal: at least 1,000 requests/s with p99 under 100 ms for ``GET /api/v1/signals`` at 50 connections.
 
 Run: ``python bench/api_load.py [--duration 30] [--connections 50] [--workers 2] [--drivers 1] [--path P]
-[--database-url URL] [--quick]``.
+[--database-url URL] [--page-cache-entries N] [--quick]``.
 """
 
 from __future__ import annotations
@@ -310,6 +312,11 @@ def parse_args() -> argparse.Namespace:
     add("--drivers", type=int, default=1, help="load-generating processes")
     add("--path", default="/api/v1/signals", help="signed-in GET route of tsbot to measure")
     add("--history", type=int, default=12, help="hourly scans stored before the newest one")
+    add(
+        "--page-cache-entries",
+        type=int,
+        help="tsbot's api.page_cache_entries (default: the setting's own; 0 measures every page read afresh)",
+    )
     add("--database-url", help="seed and use this database, never dropped (default: a fresh one)")
     add("--quick", action="store_true", help="smoke run: 5 s after 1 s warm-up, 3 hours of history")
     add("--serve", help=argparse.SUPPRESS)  # this process serves the app factory SERVE
@@ -329,6 +336,11 @@ def run(args: argparse.Namespace, folder: Path, servers: list[Server], url: str)
         "TSBOT_DATABASE_URL": url,
         "TSBOT_DATA_DIR": str(folder),
         "TSBOT_API__REQUESTS_PER_HOUR": REQUESTS_PER_HOUR,
+        **(
+            {}
+            if args.page_cache_entries is None
+            else {"TSBOT_API__PAGE_CACHE_ENTRIES": str(args.page_cache_entries)}
+        ),
         "TSBOT_SECURITY__JWT_SECRET": secrets.token_hex(32),  # one secret for every worker
     }
     email, password = f"bench-{secrets.token_hex(4)}@example.com", "Bench-1-" + secrets.token_urlsafe(18)
