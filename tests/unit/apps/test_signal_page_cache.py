@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tsbot.apps.api import signal_pages
+from tsbot.apps.api.cache import CacheRegistry
 from tsbot.apps.api.signal_pages import SignalPageCache
 
 
@@ -66,3 +67,12 @@ async def test_resizing_to_zero_empties_and_turns_it_off() -> None:
     cache.resize(3)
     cache.keep("c", 1, b"C")
     assert await cache.clear() == 1 and await cache.size() == 0
+
+
+def test_the_registry_lists_it_but_never_hands_it_out_as_a_key_value_cache() -> None:
+    """Bad input: asking the registry for a key / value cache under the page cache's name."""
+    registry = CacheRegistry(None)
+    registry.register(SignalPageCache(4))
+    assert registry.names() == [signal_pages.NAME]
+    with pytest.raises(TypeError, match="not a key / value cache"):
+        registry.get_or_create(signal_pages.NAME, ttl_s=30)
