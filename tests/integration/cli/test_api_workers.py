@@ -3,8 +3,8 @@
 A real supervisor process serves a tiny app that answers its worker's pid: a burst of 40 connections opened at
 once is spread over both workers (a shared socket gave one worker 44 of 50 in ``bench/api_load.py``); a worker
 killed with SIGKILL is started again and the server goes on answering; SIGTERM stops the workers and the
-supervisor exits 0. Bad inputs: an address already taken (by a plain socket, and by another ``SO_REUSEPORT``
-server), and an app that fails to start (exit 3)."""
+supervisor exits 0; a supervisor killed with SIGKILL takes its workers with it. Bad inputs: an address already
+taken (by a plain socket, and by another ``SO_REUSEPORT`` server), and an app that fails to start (exit 3)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,21 @@ def test_connections_are_spread_crashed_workers_restarted_and_sigterm_stops_all(
 
     assert server.stop() == 0
     assert not any(_alive(pid) for pid in now)
+
+
+def test_workers_end_with_a_supervisor_killed_outright(tmp_path: Path, supervisors: list[Supervisor]) -> None:
+    """Bad input: SIGKILL to the supervisor, which then cannot stop its workers itself."""
+    server = Supervisor(tmp_path, 2)
+    supervisors.append(server)
+    workers = server.pids(2)
+    server.child.kill()
+    server.child.wait(10)
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+    with pytest.raises(OSError):
+        _ask(server.port)  # nothing serves the port any more
 
 
 def test_a_worker_whose_app_fails_to_start_stops_the_server(

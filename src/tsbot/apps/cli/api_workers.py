@@ -11,7 +11,8 @@ Supervision (:func:`serve`): the sockets are bound first, here, so a taken addre
 :class:`OSError` (also when another ``SO_REUSEPORT`` server holds it: a probe bind without the option comes
 first). Each worker is a spawned process running ``uvicorn.Server(config).run(sockets=[its socket])`` in its own
 process group, so a terminal's Ctrl-C reaches only the supervisor, which then stops every worker once, gracefully
-(SIGTERM: uvicorn finishes the requests in flight and runs the app's shutdown). A worker that exits while the
+(SIGTERM: uvicorn finishes the requests in flight and runs the app's shutdown). A supervisor killed outright
+(SIGKILL) takes its workers with it: each asked Linux for SIGTERM when its parent dies. A worker that exits while the
 server runs is started again on its socket, at most :data:`MAX_RESTARTS` times per :data:`RESTART_WINDOW_S`; a
 worker whose app fails to start stops the whole server with uvicorn's exit status 3. A hung worker is not
 detected (uvicorn's supervisor pings its workers; this one only watches them exit).
@@ -22,6 +23,8 @@ Elsewhere than Linux (``SO_REUSEPORT`` there does not spread connections) or wit
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import signal
@@ -45,6 +48,8 @@ RESTART_WINDOW_S: Final = 60.0
 STOP_TIMEOUT_S: Final = 30.0
 #: Pending connections per worker socket (uvicorn's default backlog).
 BACKLOG: Final = 2048
+#: ``prctl`` option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG: Final = 1
 
 _log = structlog.get_logger("tsbot.api.workers")
 
@@ -82,11 +87,24 @@ def bind_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
-def _work(app: str, options: dict[str, Any], sock: socket.socket) -> None:
+def _end_with_parent(supervisor: int) -> None:
+    """Have Linux send this process SIGTERM when the supervisor dies, even by SIGKILL (``PR_SET_PDEATHSIG``), so no
+    worker is left serving the port on its own; exit at once if the supervisor is already gone."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl: the supervisor's own SIGTERM is the only stop
+        return
+    if os.getppid() != supervisor:
+        sys.exit(0)
+
+
+def _work(app: str, options: dict[str, Any], sock: socket.socket, supervisor: int) -> None:
     """A worker process: serve ``app`` on ``sock`` until SIGTERM / SIGINT (spawned: module level, picklable)."""
     import uvicorn
 
     os.setpgrp()  # a terminal's Ctrl-C goes to the supervisor only; it stops the workers once
+    _end_with_parent(supervisor)
     server = uvicorn.Server(uvicorn.Config(app, **options))
     try:
         server.run(sockets=[sock])
@@ -109,7 +127,7 @@ class _Supervisor:
     def _start(self, index: int) -> BaseProcess:
         process = self._context.Process(
             target=_work,
-            args=(self._app, self._options, self._sockets[index]),
+            args=(self._app, self._options, self._sockets[index], os.getpid()),
             name=f"tsbot-api-worker-{index}",
         )
         process.start()
