@@ -202,8 +202,8 @@ async def test_live_changes_reach_rate_limits_token_lifetime_and_log_level(
 async def test_a_changed_request_limit_shows_in_the_headers_of_the_next_answers_and_their_429(
     serve: Serve,
 ) -> None:
-    """Bad input: requests past a limit lowered to 2 (refused with the new figure). A changed limit counts in a
-    window of its own (the storage key names the limit), so the count starts again after each change."""
+    """Bad input: requests past a limit lowered below what was already counted (refused at once, with the new
+    figure). A changed limit applies to the counts of the window in force: a change never restarts them."""
     async with serve(client_ip=random_ip()) as api:
         admin = await sign_in(api, Role.ADMIN)
         h = admin.headers
@@ -211,16 +211,16 @@ async def test_a_changed_request_limit_shows_in_the_headers_of_the_next_answers_
         assert first.headers["X-RateLimit-Limit"] == "1000"
         raised = await api.client.patch(f"{CONFIG}/app", headers=h, json={"api": {"requests_per_hour": 40}})
         assert raised.status_code == 200, raised.text
-        nxt = await api.client.get(f"{CONFIG}/app", headers=h)
-        assert (nxt.headers["X-RateLimit-Limit"], nxt.headers["X-RateLimit-Remaining"]) == ("40", "39")
-        lowered = await api.client.patch(f"{CONFIG}/app", headers=h, json={"api": {"requests_per_hour": 2}})
-        # the change itself was counted against the limit in force when it came
+        nxt = await api.client.get(f"{CONFIG}/app", headers=h)  # the third request counted in this window
+        assert (nxt.headers["X-RateLimit-Limit"], nxt.headers["X-RateLimit-Remaining"]) == ("40", "37")
+        lowered = await api.client.patch(f"{CONFIG}/app", headers=h, json={"api": {"requests_per_hour": 5}})
+        # the fourth request, counted against the limit in force when it came
         assert lowered.status_code == 200 and lowered.headers["X-RateLimit-Limit"] == "40"
-        answers = [await api.client.get(f"{CONFIG}/app", headers=h) for _ in range(3)]
+        answers = [await api.client.get(f"{CONFIG}/app", headers=h) for _ in range(2)]
     heads = [
         (a.status_code, a.headers["X-RateLimit-Limit"], a.headers["X-RateLimit-Remaining"]) for a in answers
     ]
-    assert heads == [(200, "2", "1"), (200, "2", "0"), (429, "2", "0")]
+    assert heads == [(200, "5", "0"), (429, "5", "0")]  # the fifth passes, the sixth is over the new limit
 
 
 async def test_a_live_identity_cache_time_applies_to_the_next_identities_kept(serve: Serve) -> None:

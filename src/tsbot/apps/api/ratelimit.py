@@ -13,7 +13,9 @@ Two limits, both per user when the request is authenticated and per client IP ot
 
 A request over a limit is answered 429 with ``Retry-After`` (seconds until its window ends) and the JSON error
 shape. Each check is one round trip (``INCR`` with expiry, :meth:`limits.aio.storage.Storage.incr`, the fixed-window
-strategy's own step); the window's expiry is read only for a 429.
+strategy's own step); the window's expiry is read only for a 429. The count is kept under the window and the
+caller only, so a limit changed while running (``PATCH /api/v1/admin/config/app``) applies to what was already
+counted in the window.
 
 When the storage fails (Redis down) requests are let through (fail open): a warning is logged when it starts
 failing, the storage is not asked again for ``failure_cooldown_s`` seconds (so a dead Redis costs no latency),
@@ -57,6 +59,13 @@ class Decision:
     limit: int
     remaining: int | None
     retry_after_s: int
+
+
+def _storage_key(item: RateLimitItem, name: str, key: str) -> str:
+    """Where the count of ``key`` under the limit ``name`` is kept: the window (one hour) and the caller, not the
+    number allowed (which :meth:`limits.RateLimitItem.key_for` would add), so a limit changed while running
+    applies to the counts already made in the window: lowered, it refuses at once whoever is over it."""
+    return f"{item.namespace}/{name}/{key}/{item.multiples}/{item.GRANULARITY.name}"
 
 
 class RateLimits:
@@ -109,7 +118,7 @@ class RateLimits:
         if time.monotonic() < self._skip_until:
             self._metrics.observe_storage_error()
             return Decision(True, amount, None, 0)
-        storage_key = item.key_for(name, key)
+        storage_key = _storage_key(item, name, key)
         try:
             count = await self._storage.incr(storage_key, item.get_expiry())
         except Exception as exc:  # any storage failure: let the request through (fail open)
