@@ -1,7 +1,7 @@
 """``GET /api/v1/signals`` served from the page cache (SQLite and PostgreSQL): a page read twice is read once from
 the database, and a signal stored or changed by any process (here: a second engine on the same database) shows on
-the very next request; each filter and page is a page of its own; ``api.page_cache_entries: 0`` turns it off; the
-admin cache routes list and empty it."""
+the very next request; each filter and page is a page of its own; ``api.page_cache_entries: 0`` turns it off (also
+as a live configuration change); the admin cache routes list and empty it."""
 
 from __future__ import annotations
 
@@ -110,3 +110,21 @@ async def test_watchlist_pages_are_each_users_own(serve: Serve, services: Servic
         for caller, symbol in ((alice, "BTC/USDT"), (bob, "ETH/USDT"), (alice, "BTC/USDT")):
             page = (await api.client.get(SIGNALS, headers=caller.headers, params=mine)).json()
             assert [s["symbol"] for s in page["items"]] == [symbol]
+
+
+async def test_a_live_change_of_the_cache_size_applies_at_once(serve: Serve, services: Services) -> None:
+    await services.signals.save([_signal(0)])
+    async with serve() as api:
+        admin = (await sign_in(api, Role.ADMIN)).headers
+        for _ in range(2):
+            assert (await api.client.get(SIGNALS, headers=admin)).json()["total"] == 1
+        cache = signal_pages_of(api.app)
+        assert cache.hits == 1 and await cache.size() == 1
+        off = await api.client.patch(
+            "/api/v1/admin/config/app", headers=admin, json={"api": {"page_cache_entries": 0}}
+        )
+        assert off.status_code == 200, off.text
+        assert not cache.enabled and await cache.size() == 0
+        for _ in range(2):
+            assert (await api.client.get(SIGNALS, headers=admin)).json()["total"] == 1
+        assert cache.hits == 1 and await cache.size() == 0
