@@ -330,7 +330,6 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, folder: Path, servers: list[Server], url: str) -> None:
-
     env = {k: v for k, v in os.environ.items() if not k.startswith("TSBOT_")}
     env |= {
         "TSBOT_DATABASE_URL": url,
