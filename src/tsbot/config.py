@@ -284,8 +284,9 @@ class ApiConfig(_Strict):
     requests_per_hour: int = Field(1_000, ge=1, le=10_000_000)
     #: Orders placed per user per hour.
     orders_per_hour: int = Field(100, ge=1, le=1_000_000)
-    #: Pages of stored signals (``GET /api/v1/signals``) each API process keeps, served while no signal changed
-    #: (exact: checked against the stored signals' revision on every request); 0 turns the cache off.
+    #: Pages of stored signals (``GET /api/v1/signals``, ``/latest``, ``/history``) each API process keeps, served
+    #: while no signal changed (exact: checked against the stored signals' revision on every request); 0 turns the
+    #: cache off.
     page_cache_entries: int = Field(256, ge=0, le=100_000)
     #: Largest request body read, in bytes; a larger one is answered 413.
     max_body_bytes: int = Field(1_048_576, ge=1_024, le=104_857_600)

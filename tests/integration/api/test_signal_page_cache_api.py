@@ -1,7 +1,8 @@
-"""``GET /api/v1/signals`` served from the page cache (SQLite and PostgreSQL): a page read twice is read once from
-the database, and a signal stored or changed by any process (here: a second engine on the same database) shows on
-the very next request; each filter and page is a page of its own; ``api.page_cache_entries: 0`` turns it off (also
-as a live configuration change); the admin cache routes list and empty it."""
+"""``GET /api/v1/signals`` (and ``/latest``, ``/history``) served from the page cache (SQLite and PostgreSQL): a page
+read twice is read once from the database, and a signal stored or changed by any process (here: a second engine on
+the same database) shows on the very next request; each filter and page is a page of its own;
+``api.page_cache_entries: 0`` turns it off (also as a live configuration change); the admin cache routes list and
+empty it."""
 
 from __future__ import annotations
 
@@ -128,3 +129,43 @@ async def test_a_live_change_of_the_cache_size_applies_at_once(serve: Serve, ser
         for _ in range(2):
             assert (await api.client.get(SIGNALS, headers=admin)).json()["total"] == 1
         assert cache.hits == 1 and await cache.size() == 0
+
+
+async def test_latest_and_history_pages_follow_every_change_too(
+    serve: Serve, services: Services, database_url: str
+) -> None:
+    """``/signals/latest`` (what the dashboard polls) and ``/signals/history`` are cached the same way, each route
+    under keys of its own."""
+    await services.signals.save([_signal(0), _signal(1)])
+    other = create_engine(database_url)
+    try:
+        async with serve() as api:
+            h = (await sign_in(api, Role.VIEWER)).headers
+            cache = signal_pages_of(api.app)
+            at = {"at": "2024-06-03T00:30:00Z"}
+            for _ in range(2):
+                latest = (await api.client.get(f"{SIGNALS}/latest", headers=h)).json()
+                history = (await api.client.get(f"{SIGNALS}/history", headers=h, params=at)).json()
+                assert [(s["symbol"], s["as_of"]) for s in latest["items"]] == [
+                    ("BTC/USDT", "2024-06-03T01:00:00Z")
+                ]
+                assert [(s["symbol"], s["as_of"]) for s in history["items"]] == [
+                    ("BTC/USDT", "2024-06-03T00:00:00Z")
+                ]
+            assert (cache.hits, cache.misses) == (2, 2)
+
+            await SqlSignalStore(other).save([_signal(2), _signal(0, "ETH/USDT", Action.SELL)])
+            latest = (await api.client.get(f"{SIGNALS}/latest", headers=h)).json()
+            history = (await api.client.get(f"{SIGNALS}/history", headers=h, params=at)).json()
+            assert [(s["symbol"], s["as_of"]) for s in latest["items"]] == [
+                ("BTC/USDT", "2024-06-03T02:00:00Z"),
+                ("ETH/USDT", "2024-06-03T00:00:00Z"),
+            ]
+            assert [(s["symbol"], s["action"]) for s in history["items"]] == [
+                ("BTC/USDT", "BUY"),
+                ("ETH/USDT", "SELL"),
+            ]
+            listed = (await api.client.get(SIGNALS, headers=h)).json()  # the same filter, another route
+            assert listed["total"] == 4 and (cache.hits, cache.misses) == (2, 5)
+    finally:
+        await other.dispose()

@@ -1,7 +1,8 @@
 """Pages of stored signals kept as JSON bytes in each API process, exact across processes.
 
-``GET /api/v1/signals`` is the route dashboards and programs poll. Its answer depends only on the stored signals
-and the request's filter and page, so each process keeps the bytes of recent answers, each under the revision of
+``GET /api/v1/signals``, ``/signals/latest`` (what the dashboard polls) and ``/signals/history`` are the routes
+dashboards and programs poll. Their answers depend only on the stored signals and the request's route, filter and
+page (:func:`cached_page`), so each process keeps the bytes of recent answers, each under the revision of
 the stored signals read *before* the page was read (:mod:`tsbot.adapters.storage.revisions`). A kept page is
 served only while that revision is still the current one: every request reads the revision (one primary-key
 lookup), and any transaction that stores or changes a signal, in any process, raises it. A page is therefore never
@@ -17,11 +18,20 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Final
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 
+from tsbot.adapters.storage.revisions import SIGNALS, SqlRevisions
+from tsbot.adapters.storage.signal_queries import SignalFilter, StoredSignal
 from tsbot.apps.api.cache import Backend, caches_of
+from tsbot.apps.api.schemas import Page
+from tsbot.apps.api.signal_models import SignalOut
+from tsbot.wiring import Services
+
+#: Reads one page of stored signals: (filter, limit, offset) -> (the page's items, the total matching).
+PageReader = Callable[[SignalFilter, int, int], Awaitable[tuple[list[StoredSignal], int]]]
 
 #: The cache's name in ``/api/v1/admin/cache``.
 NAME: Final = "signal_pages"
@@ -104,3 +114,37 @@ def signal_pages_of(app: FastAPI) -> SignalPageCache:
         cache = app.state.signal_pages = SignalPageCache(app.state.settings.api.page_cache_entries)
         caches_of(app).register(cache)
     return cache
+
+
+async def cached_page(
+    request: Request,
+    services: Services,
+    route: str,
+    where: SignalFilter,
+    limit: int,
+    offset: int,
+    read: PageReader,
+) -> Response:
+    """The JSON answer (shaped ``Page[SignalOut]``) of ``read(where, limit, offset)`` for the route ``route``:
+    from this process's cache when it holds the page at the current revision of the stored signals, else read,
+    kept and answered. The revision is read before the page, so the answer is never older than that read."""
+    cache = signal_pages_of(request.app)
+    if not cache.enabled:
+        return _json(await _page_json(read, where, limit, offset))
+    key = repr((route, where, limit, offset))
+    revision = await SqlRevisions(services.db).current(SIGNALS)
+    body = cache.page(key, revision)
+    if body is None:
+        body = await _page_json(read, where, limit, offset)
+        cache.keep(key, revision, body)
+    return _json(body)
+
+
+async def _page_json(read: PageReader, where: SignalFilter, limit: int, offset: int) -> bytes:
+    items, total = await read(where, limit, offset)
+    page = Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
+    return page.model_dump_json().encode()
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")

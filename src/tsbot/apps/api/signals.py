@@ -36,7 +36,6 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from tsbot.accounts.models import Identity, Permission
 from tsbot.adapters.events import publish_status_changes
-from tsbot.adapters.storage.revisions import SIGNALS, SqlRevisions
 from tsbot.adapters.storage.signal_queries import SignalFilter, SqlSignalQueries
 from tsbot.adapters.storage.watch import SqlWatchlistStore
 from tsbot.apps.api.auth import requires
@@ -69,7 +68,7 @@ from tsbot.apps.api.signal_models import (
     WatchlistIn,
     WatchlistOut,
 )
-from tsbot.apps.api.signal_pages import signal_pages_of
+from tsbot.apps.api.signal_pages import cached_page
 from tsbot.core.enums import Action
 from tsbot.core.errors import NotFoundError
 from tsbot.core.time import from_ms, utc_now
@@ -154,27 +153,10 @@ async def list_signals(
         until=until,
         watchlist=watchlist,
     )
-    cache = signal_pages_of(request.app)
-    if not cache.enabled:
-        return _json(await _page(services, where, limit, offset))
-    key = repr((where, limit, offset))
-    revision = await SqlRevisions(services.db).current(SIGNALS)
-    body = cache.page(key, revision)
-    if body is None:
-        body = await _page(services, where, limit, offset)
-        cache.keep(key, revision, body)
-    return _json(body)
-
-
-async def _page(services: Services, where: SignalFilter, limit: int, offset: int) -> bytes:
-    """One page of stored signals as JSON (the shape of ``Page[SignalOut]``)."""
-    items, total = await SqlSignalQueries(services.db).page(where, limit=limit, offset=offset)
-    page = Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
-    return page.model_dump_json().encode()
-
-
-def _json(body: bytes) -> Response:
-    return Response(content=body, media_type="application/json")
+    queries = SqlSignalQueries(services.db)
+    return await cached_page(
+        request, services, "list", where, limit, offset, lambda w, n, o: queries.page(w, limit=n, offset=o)
+    )
 
 
 @router.get("/stats", responses=_UNKNOWN_422)
@@ -218,8 +200,9 @@ async def signal_stats(
     )
 
 
-@router.get("/latest", responses=_UNKNOWN_422)
+@router.get("/latest", response_model=Page[SignalOut], responses=_UNKNOWN_422)
 async def latest_signals(
+    request: Request,
     identity: ReadSignals,
     services: ServicesDep,
     symbol: SymbolQuery = None,
@@ -228,18 +211,18 @@ async def latest_signals(
     watchlist: WatchlistQuery = False,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page[SignalOut]:
+) -> Response:
     """The newest stored signal of each series (by symbol, exchange, timeframe), with its components, reasons
-    and headlines."""
+    and headlines (from the page cache while no signal changed)."""
     where = await _filter(
         services, identity, symbol=symbol, exchange=exchange, timeframe=timeframe, watchlist=watchlist
     )
-    items, total = await SqlSignalQueries(services.db).newest_per_series(where, limit=limit, offset=offset)
-    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
+    return await _newest(request, services, "latest", where, limit, offset)
 
 
-@router.get("/history", responses=_UNKNOWN_422)
+@router.get("/history", response_model=Page[SignalOut], responses=_UNKNOWN_422)
 async def signals_at(
+    request: Request,
     identity: ReadSignals,
     services: ServicesDep,
     at: Annotated[datetime, Query(description="the time (ISO-8601; UTC if bare)")],
@@ -261,8 +244,23 @@ async def signals_at(
         until=utc_param(at, "at"),
         watchlist=watchlist,
     )
-    items, total = await SqlSignalQueries(services.db).newest_per_series(where, limit=limit, offset=offset)
-    return Page[SignalOut](items=SignalOut.many(items), total=total, limit=limit, offset=offset)
+    return await _newest(request, services, "history", where, limit, offset)
+
+
+async def _newest(
+    request: Request, services: Services, route: str, where: SignalFilter, limit: int, offset: int
+) -> Response:
+    """The newest signal of each series matching ``where``, one page of them (cached)."""
+    queries = SqlSignalQueries(services.db)
+    return await cached_page(
+        request,
+        services,
+        route,
+        where,
+        limit,
+        offset,
+        lambda w, n, o: queries.newest_per_series(w, limit=n, offset=o),
+    )
 
 
 @router.get("/monitor")
