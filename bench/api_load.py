@@ -65,8 +65,6 @@ BARE_PATH = "/api/v1/bare"
 BARE_APP = "api_load:bare_app"
 START_TIMEOUT_S = 180.0
 HOST = "127.0.0.1"
-#: The worker options of ``tsbot api``.
-UVICORN: dict[str, Any] = UVICORN_OPTIONS
 REQUESTS_PER_HOUR = "10000000"  # the largest value api.requests_per_hour accepts
 console = Console()
 
@@ -381,7 +379,7 @@ def main() -> int:
     if args.serve:  # a server process, as ``tsbot api`` runs its workers
         from tsbot.apps.cli.api_workers import serve
 
-        return serve(args.serve, host=HOST, port=args.port, workers=args.workers, options=UVICORN)
+        return serve(args.serve, host=HOST, port=args.port, workers=args.workers, options=UVICORN_OPTIONS)
     servers: list[Server] = []
     created: str | None = None
     try:

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
 from tests.integration.api.conftest import Api, Caller, Serve, sign_in
 from tests.integration.api.test_api_errors import assert_error
 from tests.integration.api.test_portfolios_api import funded_portfolio, services_of
+from tests.support.exchange_keys import insert_legacy_key
 from tests.support.fake_binance import FakeBinance
 
 from tsbot.accounts.models import Role
 from tsbot.adapters.secrets import KeyVault
-from tsbot.adapters.storage.tables import exchange_keys
 from tsbot.apps.api import auth
 from tsbot.apps.worker.runtime import build_bot_runner
 from tsbot.core.time import to_ms, utc_now
@@ -189,21 +187,7 @@ async def test_live_bots_on_keys_that_are_not_yours_or_not_there_are_refused(ser
         bad = {"exchange": "mtgox", "label": "x", "api_key": API_KEY, "secret": SECRET}
         assert_error(await api.client.post(KEYS, json=bad, headers=me.headers), 400, "invalid_configuration")
         # ... and a row of one (left by an older version, or written by hand) is refused at the bot
-        odd_id = str(uuid.uuid4())
-        async with services_of(api).db.begin() as conn:
-            await conn.execute(
-                insert(exchange_keys).values(
-                    id=odd_id,
-                    owner=me.user.id,
-                    exchange="bitmex",
-                    label="legacy",
-                    sandbox=False,
-                    key_hint="…",
-                    ciphertext=b"not-a-token",
-                    created_at=datetime.now(UTC),
-                    rotated_at=None,
-                )  # fmt: skip
-            )
+        odd_id = await insert_legacy_key(services_of(api).db, me.user.id)
         odd = assert_error(
             await api.client.post(BOTS, json=live_body(odd_id), headers=me.headers),
             400,

@@ -13,18 +13,16 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from sqlalchemy import insert
+from tests.support.exchange_keys import insert_legacy_key
 from typer.testing import CliRunner
 
 from tsbot.adapters.secrets import KeyVault
 from tsbot.adapters.storage.exchange_keys import ExchangeCredentials, ExchangeKeyInfo
-from tsbot.adapters.storage.tables import exchange_keys
 from tsbot.apps.cli.main import app
 from tsbot.config import load_settings
 from tsbot.wiring import Services, open_services
@@ -84,21 +82,7 @@ async def _keys(services: Services) -> dict[str, ExchangeKeyInfo | str]:
     theirs = await store.add("bob", "binance", "main", credentials)
     gone = await store.add("ann", "kraken", "old", credentials)
     await store.delete(gone.id, "ann")
-    odd = str(uuid.uuid4())
-    async with services.db.begin() as conn:
-        await conn.execute(
-            insert(exchange_keys).values(
-                id=odd,
-                owner="ann",
-                exchange="bitmex",
-                label="legacy",
-                sandbox=False,
-                key_hint="…",
-                ciphertext=b"not-a-token",
-                created_at=datetime.now(UTC),
-                rotated_at=None,
-            )  # fmt: skip
-        )
+    odd = await insert_legacy_key(services.db, "ann")
     return {"mine": mine, "theirs": theirs, "gone": gone.id, "odd": odd}
 
 
