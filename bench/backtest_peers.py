@@ -12,7 +12,9 @@ candles already in memory, as arrays (tsbot: a :class:`~tsbot.backtest.panel.Can
 prices, one column per symbol). Results are read after the timing: vectorbt computes its value curve then, tsbot's
 equity curves are made inside the timed run. tsbot runs one series through ``run_series``
 and several through ``run_panel`` (a group of series planned and simulated per compiled call), on one thread and
-on as many threads as the machine has cores (vectorbt's ``from_signals`` runs on one); for several series it also
+on as many threads as the machine has cores (vectorbt's ``from_signals`` runs on one): one series then has its
+signals streamed into the simulation (computed on a second thread while the simulation follows them, see
+``StreamedPlan``), several are shared out between threads. For several series it also
 times ``run_backtest`` (one call per series, as ``tsbot backtest`` runs them) and checks that both give the
 same trades and equity. It prints trade counts (tsbot's must equal vectorbt's), final-equity agreement, bars per
 second, and the ratio to vectorbt (goal: >= 20x).
@@ -44,7 +46,7 @@ import talib
 from tsbot.backtest.engine import compile_kernels, run_backtest, run_series
 from tsbot.backtest.models import BacktestConfig, BacktestResult, FillAt, OrderPlan, SymbolResult
 from tsbot.backtest.panel import CandlePanel, run_panel
-from tsbot.backtest.strategies.reference import sma_cross_signals
+from tsbot.backtest.strategies.reference import sma_cross_signals, sma_cross_stream
 from tsbot.core.memory import keep_freed_memory
 from tsbot.market.models import SeriesKey, Timeframe
 
@@ -105,10 +107,14 @@ def sma_cross_plan(close: np.ndarray) -> OrderPlan:
 
 
 def run_tsbot(panel: CandlePanel, threads: int = 1) -> SymbolResult | BacktestResult:
-    """One series through ``run_series``; several through ``run_panel`` on ``threads`` threads: the plans of a
-    group of series made in one call when the engine reaches them, and the group simulated in one call. Each
-    series has the full starting cash, as vectorbt gives each column."""
+    """One series through ``run_series``: on one thread the plan is made, then simulated; on more, the signals
+    are streamed into the simulation (``sma_cross_stream``: computed on a worker thread while the simulation
+    follows them). Several series through ``run_panel`` on ``threads`` threads: the plans of a group of series
+    made in one call when the engine reaches them, and the group simulated in one call. Each series has the full
+    starting cash, as vectorbt gives each column."""
     if len(panel.keys) == 1:
+        if threads > 1:
+            return run_series(panel.frame(0), sma_cross_stream(panel.close[0], FAST, SLOW), CONFIG)
         return run_series(panel.frame(0), sma_cross_plan(panel.close[0]), CONFIG)
     config = replace(CONFIG, initial_equity=CASH * len(panel.keys))
     return run_panel(panel, lambda rows: sma_cross_plan(panel.close[rows]), config, threads=threads)
@@ -208,14 +214,15 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
     )
     print(f"  equity        largest relative difference to vectorbt over all bars: {rel:.2e}")
     print(f"  tsbot          {t_ts * 1e3:9.1f} ms  {bars / t_ts:14,.0f} bars/s")
-    if close.shape[0] > 1 and THREADS > 1:
+    if THREADS > 1:
         t_th, threaded = best_of(repeat, lambda: run_tsbot(panel, THREADS))
         same = all(
             a == b and np.array_equal(x, y)
             for (a, x), (b, y) in zip(ours, tsbot_results(threaded), strict=True)
         ) and np.array_equal(result.equity, threaded.equity)
+        how = "signals streamed into the simulation" if close.shape[0] == 1 else f"{THREADS} threads"
         print(
-            f"  tsbot {THREADS} threads {t_th * 1e3:9.1f} ms  {bars / t_th:14,.0f} bars/s  "
+            f"  tsbot, {how}: {t_th * 1e3:.1f} ms  {bars / t_th:,.0f} bars/s  "
             f"({t_vbt / t_th:.1f}x vectorbt, which runs on one thread; same trades and equity: {same})"
         )
     if close.shape[0] > 1:
@@ -230,6 +237,8 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
         )
     print(f"  vectorbt       {t_vbt * 1e3:9.1f} ms  {bars / t_vbt:14,.0f} bars/s")
     print(f"  ratio tsbot / vectorbt: {t_vbt / t_ts:.1f}x on one thread   (goal >= 20x)")
+    if THREADS > 1:
+        print(f"  ratio tsbot / vectorbt: {t_vbt / t_th:.1f}x with {THREADS} cores   (goal >= 20x)")
     bt_bars = int(bt_rows.size)
     if not bt_bars:
         return
@@ -264,6 +273,7 @@ def main() -> None:
     warm = random_walks(2, 2_000, 0)
     run_tsbot(panel_of(warm))
     run_tsbot(panel_of(warm[:1]))
+    run_tsbot(panel_of(warm[:1]), THREADS)
     run_tsbot(panel_of(warm), THREADS)
     run_tsbot_per_series(panel_of(warm))
     run_vectorbt(warm)

@@ -8,7 +8,9 @@ it: numba's on-disk cache is keyed on the file of the compiled function, so this
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 _jit = njit(cache=True, nogil=True)
 _inline = njit(cache=True, nogil=True, inline="always")
@@ -18,6 +20,25 @@ _inline = njit(cache=True, nogil=True, inline="always")
 _REL_TOL = 1e-15
 #: Absolute floor of that tolerance, far above the absolute error of subnormal quotients (2**-1074).
 _ABS_TOL = 1e-300
+#: Bars between two publications of :func:`sma_crossings`' progress (when it is given ``ready``).
+PUBLISH_EVERY = 4096
+
+
+@intrinsic
+def publish(typingctx, arr, idx, value):  # pragma: no cover - compiled
+    """``arr[idx] = value`` (1-d int64 array) as an atomic store with release ordering: every write made before it
+    is visible to a thread that reads the value with acquire ordering (the backtest kernel's ``_load_acquire``),
+    and the compiler moves no earlier write after it."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        val = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(val, ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return types.void(arr, idx, value), codegen
 
 
 @_jit
@@ -110,7 +131,7 @@ def _compare_fast(a, b, sum_a, sum_b, period_a, period_b):  # pragma: no cover -
 
 
 @_jit
-def sma_crossings(x, fast, slow, up, down):  # pragma: no cover - compiled
+def sma_crossings(x, fast, slow, up, down, ready=None):  # pragma: no cover - compiled
     """Where SMA(``fast``) crosses above / below SMA(``slow``) of ``x``, bit for bit as
     ``crossings(talib.SMA(x, fast), talib.SMA(x, slow), up, down)``, in one pass without the two mean arrays.
 
@@ -124,6 +145,10 @@ def sma_crossings(x, fast, slow, up, down):  # pragma: no cover - compiled
     difference is within ``_REL_TOL`` of the means (or a value is NaN or infinite) are the means divided as
     TA-Lib divides them, which decides ties and near-ties exactly as the two rounded quotients compare. Indices
     are unsigned in the loop, so numba adds no negative-index handling.
+
+    ``ready``: int64 ``(1,)`` or None. Given, the number of bars whose ``up`` / ``down`` are written is
+    published there as the pass goes (every ``PUBLISH_EVERY`` bars, with :func:`publish`), ending at ``n``: a
+    backtest can simulate the signals while they are computed (:class:`~tsbot.backtest.models.StreamedPlan`).
     """
     n = x.shape[0]
     first = 0
@@ -136,19 +161,27 @@ def sma_crossings(x, fast, slow, up, down):  # pragma: no cover - compiled
     rs = 1.0 / ps
     lag_f = np.uint64(fast - 1)
     lag_s = np.uint64(slow - 1)
-    for k in range(m0 + 1, n):
-        i = np.uint64(k)
-        v = x[i]
-        tf += v
-        t1 = tf
-        tf -= x[i - lag_f]
-        ts += v
-        t2 = ts
-        ts -= x[i - lag_s]
-        cur = _compare_fast(t1 * rf, t2 * rs, t1, t2, pf, ps)
-        up[i] = cur == 1 and (prev == -1 or prev == 0)
-        down[i] = cur == -1 and (prev == 1 or prev == 0)
-        prev = cur
+    start = m0 + 1
+    while start < n:
+        stop = min(n, start + PUBLISH_EVERY) if ready is not None else n
+        if ready is not None:
+            publish(ready, 0, start)
+        for k in range(start, stop):
+            i = np.uint64(k)
+            v = x[i]
+            tf += v
+            t1 = tf
+            tf -= x[i - lag_f]
+            ts += v
+            t2 = ts
+            ts -= x[i - lag_s]
+            cur = _compare_fast(t1 * rf, t2 * rs, t1, t2, pf, ps)
+            up[i] = cur == 1 and (prev == -1 or prev == 0)
+            down[i] = cur == -1 and (prev == 1 or prev == 0)
+            prev = cur
+        start = stop
+    if ready is not None:
+        publish(ready, 0, n)
 
 
 @_jit

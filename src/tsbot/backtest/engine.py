@@ -98,7 +98,10 @@ open times (ms since the epoch, UTC).
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -119,6 +122,7 @@ from tsbot.backtest.models import (
     BacktestConfig,
     BacktestResult,
     OrderPlan,
+    StreamedPlan,
     SymbolResult,
 )
 from tsbot.core.errors import DataError
@@ -142,9 +146,18 @@ def _default_key(candles: CandleFrame, symbol_index: int) -> SeriesKey:
 
 _Prepared = tuple[SeriesKey, CandleFrame, tuple[np.ndarray, ...], int, int]
 
+#: Trade rows a series starts with at most, besides ``n // 32`` (one per 32 bars): a plan with more entry signals
+#: than that (most of them ignored, as a long position ignores more long entries) grows its tables only as its
+#: trades need them.
+FIRST_TRADE_ROWS = 4096
 
-def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan) -> _Prepared:
-    """Checked kernel inputs of one series, with the rows its trades and fills tables may need at most."""
+
+def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan, streamed: bool = False) -> _Prepared:
+    """Checked kernel inputs of one series, with the rows its trades and fills tables start with.
+
+    The tables start with room for every trade the plan can make (one per entry signal, as each opens at most
+    one position) up to ``FIRST_TRADE_ROWS + n // 32`` trades, and grow when the simulation needs more. A plan
+    still being written (``streamed``) cannot be counted: it starts at that bound."""
     n = len(candles)
     prices = (o, h, lo, c, v) = [f64(getattr(candles, name)) for name in _PRICE_FIELDS]
     if not o.shape == h.shape == lo.shape == c.shape == v.shape == (n,):
@@ -155,9 +168,13 @@ def _prepare(key: SeriesKey, candles: CandleFrame, plan: OrderPlan) -> _Prepared
         raise DataError(
             f"the order plan of {key} has {len(plan)} rows but the candles have {n} bars; they must match"
         )
-    inputs = (kernel_array(candles.open_time_ms, I64), *prices, *plan_arrays(plan, n))
-    max_trades = int(np.count_nonzero(inputs[6]))  # each entry signal opens at most one position
-    return key, candles, inputs, max_trades, max_trades * (1 + max(inputs[11].shape[1], 1))
+    columns = plan_arrays(plan, n)
+    inputs = (kernel_array(candles.open_time_ms, I64), *prices, *columns)
+    bound = FIRST_TRADE_ROWS + n // 32
+    entries = bound if streamed else min(int(np.count_nonzero(columns[0])), bound)
+    levels = columns[5].shape[1]
+    trade_rows = entries + k.TRADES_PER_BAR
+    return key, candles, inputs, trade_rows, entries * (1 + max(levels, 1)) + levels + k.FILLS_PER_BAR
 
 
 _PRICE_FIELDS = ("open", "high", "low", "close", "volume")
@@ -176,18 +193,31 @@ def _scratch() -> _Scratch:
 
 
 def _simulate(
-    prepared: _Prepared, params: np.ndarray, total: np.ndarray = _NO_TOTAL, scratch: _Scratch | None = None
+    prepared: _Prepared,
+    params: np.ndarray,
+    total: np.ndarray = _NO_TOTAL,
+    scratch: _Scratch | None = None,
+    writer: _Writer | None = None,
 ) -> SymbolResult:
     """Run the kernel on one prepared series, adding its equity into ``total`` when that has one value per bar.
     Each series gets its own output arrays: one large block for many series would be backed by huge pages (numpy
     asks for them above 4 MiB), whose first use can stall for compaction; small arrays reuse freed memory.
-    ``scratch``: the kernel's state and counter vectors, reused from series to series of one run."""
-    key, candles, inputs, max_trades, max_fills = prepared
+    ``scratch``: the kernel's state and counter vectors, reused from series to series of one run. ``writer``: the
+    plan's writer when the plan is still being written (see :class:`~tsbot.backtest.models.StreamedPlan`)."""
+    key, candles, inputs, trade_rows, fill_rows = prepared
     state, counts = scratch if scratch is not None else _scratch()
     equity = np.empty(len(candles))
-    trades = np.empty((max_trades, len(TRADE_FIELDS)))
-    fills = np.empty((max_fills, len(FILL_FIELDS)))
-    k.simulate(*inputs, params, equity, total, trades, fills, state, counts)
+    trades = np.empty((trade_rows, len(TRADE_FIELDS)))
+    fills = np.empty((fill_rows, len(FILL_FIELDS)))
+    ready = _ALL_READY if writer is None else writer.ready
+    status = k.simulate(*inputs, params, equity, total, trades, fills, state, counts, ready, False)
+    while status != k.DONE:
+        if status == k.PAUSED_ROOM:
+            trades = _grown(trades, int(counts[k.C_TRADES]))
+            fills = _grown(fills, int(counts[k.C_FILLS]))
+        elif writer is not None:
+            writer.wait(int(state[k.S_NEXT_BAR]))
+        status = k.simulate(*inputs, params, equity, total, trades, fills, state, counts, ready, True)
     c = counts.tolist()
     if c[k.C_ERROR]:
         raise DataError(f"the order plan of {key} at bar {c[k.C_ERROR_BAR]}: {KERNEL_ERRORS[c[k.C_ERROR]]}")
@@ -197,6 +227,61 @@ def _simulate(
     )
 
 
+#: ``ready`` argument of the kernel for a plan written in full.
+_ALL_READY = np.array([np.iinfo(np.int64).max], dtype=np.int64)
+
+
+def _grown(table: np.ndarray, rows: int) -> np.ndarray:
+    """A table twice as long holding the first ``rows`` rows of ``table``."""
+    out = np.empty((2 * table.shape[0], table.shape[1]))
+    out[:rows] = table[:rows]
+    return out
+
+
+class _Writer:
+    """The writer of a :class:`~tsbot.backtest.models.StreamedPlan`, running on a worker thread."""
+
+    def __init__(self, stream: StreamedPlan) -> None:
+        self.ready = stream.ready
+        self.future: Future[object] = _writer_pool().submit(stream.write)
+
+    def wait(self, row: int) -> None:
+        """Block until row ``row`` is written or the writer has returned. Raises what the writer raised, or
+        DataError when it returned without writing that row."""
+        while int(self.ready[0]) <= row:
+            done, _ = wait([self.future], timeout=_WAIT_S)
+            if done:
+                self.future.result()  # raises the writer's error
+                if int(self.ready[0]) <= row:
+                    raise DataError(
+                        f"the plan's writer returned after {int(self.ready[0])} rows; the simulation needs row {row}"
+                    )
+
+    def finish(self) -> None:
+        """Wait for the writer to return; raise what it raised."""
+        self.future.result()
+
+
+#: Seconds between two looks at the writer while the simulation waits for a row.
+_WAIT_S = 0.0005
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _writer_pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="tsbot-plan")
+        return _POOL
+
+
+def _cores() -> int:
+    """Processor cores this process may run on."""
+    getter = getattr(os, "sched_getaffinity", None)
+    return len(getter(0)) if getter is not None else os.cpu_count() or 1
+
+
 def _trim(buffer: np.ndarray, rows: int) -> np.ndarray:
     """The first ``rows`` rows; a copy when most of the buffer went unused, so the rest can be freed."""
     return buffer[:rows] if 4 * rows >= len(buffer) else buffer[:rows].copy()
@@ -204,7 +289,7 @@ def _trim(buffer: np.ndarray, rows: int) -> np.ndarray:
 
 def run_series(
     candles: CandleFrame,
-    plan: OrderPlan,
+    plan: OrderPlan | StreamedPlan,
     config: BacktestConfig,
     *,
     initial_equity: float | None = None,
@@ -215,7 +300,8 @@ def run_series(
 
     Args:
         candles: the bars, ``n`` of them (open times ms since the epoch, UTC).
-        plan: ``n`` rows, row ``i`` decided at the close of bar ``i``.
+        plan: ``n`` rows, row ``i`` decided at the close of bar ``i``; or a :class:`StreamedPlan`, simulated while
+            its writer writes it (on another thread when the process may use two or more cores).
         config: the broker.
         initial_equity: the sleeve's starting equity in quote currency (default ``config.initial_equity``).
         symbol_index: written into the ``symbol`` column of trades and fills.
@@ -226,15 +312,62 @@ def run_series(
 
     Raises:
         DataError: plan and candles differ in length, an array has the wrong shape, ``take_profit_split``
-            does not sum to 1, or the plan holds an invalid value (the message names the bar).
+            does not sum to 1, or the plan holds an invalid value (the message names the bar); a streamed plan
+            whose arrays the engine would have to copy, or whose writer returned before writing every row.
         ConfigError: a setting is out of range.
+        Exception: what a streamed plan's writer raised.
     """
     equity0 = config.initial_equity if initial_equity is None else float(initial_equity)
     check_config(config, equity0)
     params = kernel_params(config, equity0)
     params[k.P_SYMBOL] = symbol_index
-    prepared = _prepare(key if key is not None else _default_key(candles, symbol_index), candles, plan)
-    return _simulate(prepared, params)
+    key = key if key is not None else _default_key(candles, symbol_index)
+    if isinstance(plan, OrderPlan):
+        return _simulate(_prepare(key, candles, plan), params)
+    return _run_streamed(key, candles, plan, params)
+
+
+def _run_streamed(
+    key: SeriesKey, candles: CandleFrame, stream: StreamedPlan, params: np.ndarray
+) -> SymbolResult:
+    """:func:`run_series` of a plan being written: its writer on a worker thread, the simulation on this one."""
+    ready = stream.ready
+    if not (
+        isinstance(ready, np.ndarray) and ready.dtype == I64 and ready.shape == (1,) and ready.flags.writeable
+    ):
+        raise DataError(f"StreamedPlan.ready must be a writable int64 array of shape (1,), got {ready!r}")
+    if int(ready[0]) != 0:
+        raise DataError(f"StreamedPlan.ready must start at 0 (no row written), got {int(ready[0])}")
+    prepared = _prepare(key, candles, stream.plan, streamed=True)
+    _check_in_place(key, stream.plan, prepared[2][6:])
+    if _cores() < 2:  # no core for the writer to run beside the simulation: write first
+        stream.write()
+        if int(ready[0]) < len(candles):
+            raise DataError(
+                f"the plan's writer of {key} returned after {int(ready[0])} of {len(candles)} rows"
+            )
+        return _simulate(prepared, params)
+    writer = _Writer(stream)
+    try:
+        result = _simulate(prepared, params, writer=writer)
+    finally:
+        wait([writer.future])  # never return while the writer may still write into the plan
+    writer.finish()
+    return result
+
+
+def _check_in_place(key: SeriesKey, plan: OrderPlan, columns: tuple[np.ndarray, ...]) -> None:
+    """Raise DataError unless the kernel reads each of ``plan``'s per-bar columns in place (a copy made now would
+    miss the rows written later)."""
+    given = (plan.entry, plan.exit, plan.entry_kind, plan.entry_price, plan.stop_loss, plan.take_profit)
+    names = ("entry", "exit", "entry_kind", "entry_price", "stop_loss", "take_profit", "trailing_stop")
+    for name, a, b in zip(names, (*given, plan.trailing_stop), (*columns[:6], columns[7]), strict=True):
+        if a.size and not np.may_share_memory(a, b):
+            raise DataError(
+                f"the streamed plan of {key}: {name} would be copied before it is written ({a.dtype}, "
+                f"{'C-contiguous' if a.flags.c_contiguous else 'not C-contiguous'}); give it in the engine's dtype "
+                "and layout (see StreamedPlan)"
+            )
 
 
 #: An order plan, or a function that makes it when the engine reaches its series (see :func:`run_backtest`).

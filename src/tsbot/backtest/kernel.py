@@ -41,7 +41,7 @@ P_SKIP_ZERO, P_SYMBOL, N_PARAMS = range(15, 18)
 
 # rejection codes (engine.REJECT_REASONS names them) and error codes
 REJ_STOP_SIDE, REJ_TP_SIDE, REJ_BAD_PRICE, REJ_NO_EQUITY, REJ_EXPIRED, N_REJECT = range(6)
-ERR_ENTRY_VALUE, ERR_ENTRY_KIND, ERR_TRAILING = range(1, 4)
+ERR_ENTRY_VALUE, ERR_ENTRY_KIND, ERR_TRAILING, ERR_NO_ROOM = range(1, 5)
 
 # counts vector: fills written, trades written, rejections by code, error code, the bar of the error
 C_FILLS, C_TRADES, C_REJECTED = range(3)
@@ -52,7 +52,27 @@ C_ERROR, C_ERROR_BAR, N_COUNTS = range(C_REJECTED + N_REJECT, C_REJECTED + N_REJ
 # row of the take-profits, their number and the next one, liquidation price, break-even (0 / 1 due / 2 done)
 S_CASH, S_SIDE, S_QTY0, S_QTY, S_ENTRY_PX, S_ENTRY_BAR, S_FEES, S_GROSS, S_EXIT_VALUE, S_EXIT_QTY = range(10)
 S_NEXITS, S_INIT_STOP, S_STOP, S_TRAIL_D, S_TRAIL_REF, S_TP_ROW, S_NLEV, S_NEXT_LEV, S_LIQ = range(10, 19)
-S_BREAKEVEN, N_STATE = range(19, 21)
+S_BREAKEVEN = 19
+# and, saved when a call pauses (see :func:`simulate`): the next bar, the market orders waiting for an open (exit
+# flag, its reason, the entry side and plan row), the pending limit / stop entry (side, kind, price, plan row, last
+# live bar) and the last close that was a number
+S_NEXT_BAR, S_PM_EXIT, S_PM_REASON, S_PM_DIR, S_PM_ROW, S_PL_DIR, S_PL_KIND, S_PL_PRICE = range(20, 28)
+S_PL_ROW, S_PL_EXPIRE, S_LAST_CLOSE, N_STATE = range(28, 32)
+
+# what simulate returns: the series is done; it paused because its trades or fills table has no room for one
+# more bar; it paused because the plan's next row is not written yet (a plan being streamed, see ``ready``)
+DONE, PAUSED_ROOM, PAUSED_WAIT = range(3)
+#: Rows of the trades table a bar may add at most (with the end-of-data close): each close of a position writes
+#: one, and a bar closes at most the position it starts with and the three it may open (an order waiting for the
+#: open, a limit / stop entry, a market entry at the close).
+TRADES_PER_BAR = 5
+#: Fills one bar may add at most, with ``k`` take-profit levels: ``k + FILLS_PER_BAR``. Two for an order filled
+#: at the open (exit and entry, or reversal and entry), ``k`` targets and a stop, three for a limit / stop entry
+#: (reversal, entry, its stop inside the bar), two at the close (exit and entry, or reversal and entry), and the
+#: end-of-data close.
+FILLS_PER_BAR = 9
+#: Reads of ``ready`` :func:`simulate` makes while it waits for a row before it pauses with ``PAUSED_WAIT``.
+WAIT_SPINS = 1 << 22
 
 R_SIGNAL, R_STOP_LOSS, R_TAKE_PROFIT, R_TRAILING, R_LIQUIDATION, R_MAX_HOLD, R_END, R_REVERSAL = range(8)
 K_MARKET, K_LIMIT, K_STOP = 0, 1, 2
@@ -105,6 +125,32 @@ def _prefetch(typingctx, arr, idx):  # pragma: no cover - compiled
         return context.get_dummy_value()
 
     return types.void(arr, idx), codegen
+
+
+@intrinsic
+def _load_acquire(typingctx, arr, idx):  # pragma: no cover - compiled
+    """``arr[idx]`` of a 1-d int64 array read as an atomic load with acquire ordering: what the writer stored
+    before it published that value (:func:`~tsbot.backtest.array_kernels.publish`) is visible after it, and the
+    compiler neither caches nor moves the read."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return types.int64(arr, idx), codegen
+
+
+@_jit
+def _await_row(ready, j, n):  # pragma: no cover - compiled
+    """The number of plan rows written (at most ``n``) once it exceeds ``j``; ``j`` when it still does not after
+    ``WAIT_SPINS`` reads. ``ready``: int64 ``(1,)``, published by the plan's writer."""
+    for _ in range(WAIT_SPINS):
+        r = _load_acquire(ready, 0)
+        if r > j:
+            return min(r, n)
+    return j
 
 
 @_inline
@@ -363,13 +409,12 @@ def _prefetch_signal_rows(w0, w1, next_open, skip_zero, per_bar_entry_rows, ew, 
 
 
 @_jit
-def _flat_run(j, entry, equity, total, cash, allow_short):  # pragma: no cover - compiled
-    """Fast path while flat with nothing pending: equity is the cash at each bar from ``j`` on, up to the first
-    entry signal that is taken (returned; ``n`` when none). Its own small function, so that the compiler keeps
-    the loop tight."""
-    n = entry.shape[0]
+def _flat_run(j, end, entry, equity, total, cash, allow_short):  # pragma: no cover - compiled
+    """Fast path while flat with nothing pending: equity is the cash at each bar from ``j`` on, up to ``end`` or
+    the first entry signal that is taken (returned). Its own small function, so that the compiler keeps the loop
+    tight."""
     add = total.shape[0] > 0
-    while j < n:
+    while j < end:
         d = entry[j]
         if d != 0 and (d > 0 or allow_short):
             break
@@ -403,8 +448,9 @@ def _hold_run(j, end, entry, exit_, close, equity, total, base, qs, lastc, allow
 
 @_jit
 def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
-             take_profit, split, trailing, params, equity, total, trades, fills, S, counts):  # fmt: skip
-    """Simulate one series.
+             take_profit, split, trailing, params, equity, total, trades, fills, S, counts, ready,
+             resume):  # fmt: skip
+    """Simulate one series, or go on with one from where the last call paused.
 
     Inputs: ``time_ms`` int64 ``(n,)``; ``open_ .. volume`` float64 ``(n,)``; ``entry`` / ``entry_kind``
     int8 ``(n,)``; ``exit_`` bool ``(n,)``; ``entry_price``, ``stop_loss``, ``trailing`` float64 ``(n,)``;
@@ -416,20 +462,37 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     Outputs, allocated by the caller: ``equity`` float64 ``(n,)``; ``total`` float64 ``(n,)``, to which each
     bar's equity is added (a portfolio curve summed while the values are in cache), or ``(0,)`` for none;
     ``trades`` float64
-    ``(T, 16)`` and ``fills`` ``(F, 9)`` with room for every trade and fill (``T`` = number of nonzero
-    ``entry`` rows, as each entry signal opens at most one position; ``F = T * (1 + max(k, 1))``). The
-    buffers are never grown inside the loop: an array reassigned in a numba loop costs reference counting on
-    every bar.
+    ``(T, 16)`` and ``fills`` ``(F, 9)``, the tables the trades and fills are written to, row after row. Before
+    each bar that may fill something the kernel checks that they have room for what one bar can add at most
+    (``TRADES_PER_BAR`` trades, ``k + FILLS_PER_BAR`` fills); when they have not, it pauses and returns
+    ``PAUSED_ROOM``: the caller copies the rows written into larger tables and calls again with ``resume``. No
+    run pauses for room with ``T = E + TRADES_PER_BAR`` and ``F = E * (1 + max(k, 1)) + k + FILLS_PER_BAR``,
+    ``E`` the number of nonzero ``entry`` rows (each entry signal opens at most one position, and a position has
+    at most ``max(k, 1)`` exit fills). The tables are never grown inside the loop: an array reassigned in a
+    numba loop costs reference counting on every bar.
 
-    Scratch, also from the caller: ``S`` float64 ``(N_STATE,)`` and ``counts`` int64 ``(N_COUNTS,)``; the
-    kernel sets both to zeros first, so one pair serves series after series. On return ``counts`` holds the
-    fills and trades written, the refused entries by ``REJ_*`` code, and an error code: ``counts[C_ERROR] != 0``
-    means the plan held an invalid value at bar ``counts[C_ERROR_BAR]`` and the run stopped there.
+    Scratch, also from the caller: ``S`` float64 ``(N_STATE,)`` and ``counts`` int64 ``(N_COUNTS,)``. A call
+    with ``resume`` False sets both to zeros first, so one pair serves series after series; with ``resume``
+    True it goes on from the bar where the previous call on the same pair paused (the same inputs, the tables
+    holding the rows written so far). On return ``counts`` holds the fills and trades written, the refused
+    entries by ``REJ_*`` code, and an error code: ``counts[C_ERROR] != 0`` means the plan held an invalid value
+    at bar ``counts[C_ERROR_BAR]`` and the run stopped there.
+
+    ``ready``: int64 ``(1,)``, the number of plan rows that are final. The simulation reads plan row ``j``
+    only at bar ``j``, so a plan may be written while it is simulated: its writer advances ``ready[0]`` (an
+    atomic store with release ordering, :func:`~tsbot.backtest.array_kernels.publish`) and the simulation
+    waits at the first row not yet written; when it has waited ``WAIT_SPINS`` reads it pauses and returns
+    ``PAUSED_WAIT`` (the caller waits, or finds that the writer failed, and calls again with ``resume``).
+    A plan written in full: ``ready[0] >= n``.
+
+    Returns ``DONE``, ``PAUSED_ROOM`` or ``PAUSED_WAIT``; a paused call saved what it needs to go on in ``S``.
     """
     n = close.shape[0]
-    S[:] = 0.0
-    counts[:] = 0
-    S[S_CASH] = params[P_INITIAL_EQUITY]
+    if not resume:
+        S[:] = 0.0
+        counts[:] = 0
+        S[S_CASH] = params[P_INITIAL_EQUITY]
+        S[S_LAST_CLOSE] = np.nan
     fill_close = params[P_FILL_CLOSE] != 0.0
     taker = params[P_TAKER]
     maker = params[P_MAKER]
@@ -440,24 +503,33 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
     max_hold = int(params[P_MAX_HOLD])
     skip_zero = params[P_SKIP_ZERO] != 0.0
     add = total.shape[0] > 0
-    pm_exit = False  # market orders waiting for the next open
-    pm_reason = R_SIGNAL
-    pm_dir = 0
-    pm_row = 0
-    pl_dir = 0  # the pending limit / stop entry
-    pl_kind = 0
-    pl_price = 0.0
-    pl_row = 0
-    pl_expire = 0
-    lastc = np.nan
+    t_room = trades.shape[0] - TRADES_PER_BAR
+    f_room = fills.shape[0] - take_profit.shape[1] - FILLS_PER_BAR
+    pm_exit = S[S_PM_EXIT] != 0.0  # market orders waiting for the next open
+    pm_reason = int(S[S_PM_REASON])
+    pm_dir = int(S[S_PM_DIR])
+    pm_row = int(S[S_PM_ROW])
+    pl_dir = int(S[S_PL_DIR])  # the pending limit / stop entry
+    pl_kind = int(S[S_PL_KIND])
+    pl_price = S[S_PL_PRICE]
+    pl_row = int(S[S_PL_ROW])
+    pl_expire = int(S[S_PL_EXPIRE])
+    lastc = S[S_LAST_CLOSE]
     nw = n // 8  # whole words of 8 bars; the last n % 8 bars are not prefetched
     ew = entry[: 8 * nw].view(np.uint64)
     xw = exit_[: 8 * nw].view(np.uint64)
     w_next = 0  # the words before this one are prefetched
     per_bar_rows = max(entry_kind.shape[0], entry_price.shape[0], stop_loss.shape[0], trailing.shape[0]) > 1
-    j = 0
+    j = int(S[S_NEXT_BAR])
+    limit = min(n, _load_acquire(ready, 0))  # plan rows before this one are final
+    status = DONE
     while j < n:
-        w_end = min(nw, (j + PF_LEAD) // 8)
+        if j >= limit:
+            limit = _await_row(ready, j, n)
+            if limit <= j:
+                status = PAUSED_WAIT
+                break
+        w_end = min(nw, min(j + PF_LEAD, limit) // 8)
         if w_next < w_end:  # keep the prefetched bars PF_LEAD ahead of the simulation
             _prefetch_signal_rows(max(w_next, j // 8), w_end, not fill_close, skip_zero, per_bar_rows, ew, xw,
                                   time_ms, open_, high, low, volume, entry_kind, entry_price, stop_loss,
@@ -465,9 +537,9 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
             w_next = w_end
         if not pm_exit and pm_dir == 0 and pl_dir == 0:
             if S[S_SIDE] == 0.0:  # fast path: flat, nothing pending, until an entry signal
-                j = _flat_run(j, entry, equity, total, S[S_CASH], allow_short)
-                if j == n:
-                    break
+                j = _flat_run(j, limit, entry, equity, total, S[S_CASH], allow_short)
+                if j >= limit:
+                    continue
             elif (
                 S[S_STOP] != S[S_STOP]
                 and S[S_TRAIL_D] != S[S_TRAIL_D]
@@ -479,9 +551,13 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
                     end = min(n, int(S[S_ENTRY_BAR]) + max_hold - (0 if fill_close else 1))
                 qs = S[S_QTY] * S[S_SIDE]
                 base = S[S_CASH] + S[S_QTY] * S[S_ENTRY_PX] * inv_lev - qs * S[S_ENTRY_PX]
-                j, lastc = _hold_run(j, end, entry, exit_, close, equity, total, base, qs, lastc, allow_short)
-                if j == n:
-                    break
+                j, lastc = _hold_run(j, min(end, limit), entry, exit_, close, equity, total, base, qs, lastc,
+                                     allow_short)  # fmt: skip
+                if j >= limit:
+                    continue
+        if counts[C_TRADES] > t_room or counts[C_FILLS] > f_room:
+            status = PAUSED_ROOM
+            break
         o = open_[j]
         h = high[j]
         lo = low[j]
@@ -600,6 +676,19 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
         if add:
             total[j] += v
         j += 1
+    if status != DONE:
+        S[S_NEXT_BAR] = j
+        S[S_PM_EXIT] = pm_exit
+        S[S_PM_REASON] = pm_reason
+        S[S_PM_DIR] = pm_dir
+        S[S_PM_ROW] = pm_row
+        S[S_PL_DIR] = pl_dir
+        S[S_PL_KIND] = pl_kind
+        S[S_PL_PRICE] = pl_price
+        S[S_PL_ROW] = pl_row
+        S[S_PL_EXPIRE] = pl_expire
+        S[S_LAST_CLOSE] = lastc
+        return status
     if n > 0 and counts[C_ERROR] == 0 and S[S_SIDE] != 0.0:
         s = S[S_SIDE]
         q = S[S_QTY]
@@ -608,12 +697,13 @@ def simulate(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind,
         if add:
             total[n - 1] += S[S_CASH] - equity[n - 1]
         equity[n - 1] = S[S_CASH]
+    return DONE
 
 
 @_jit
 def simulate_panel(time_ms, open_, high, low, close, volume, entry, exit_, entry_kind, entry_price, stop_loss,
                    take_profit, split, trailing, params, equity, total, trades, fills, trade_rows, fill_rows, S,
-                   counts):  # fmt: skip
+                   counts, ready):  # fmt: skip
     """Simulate ``g`` series on one clock in one call: row ``r`` of each 2-d array is a series, run by
     :func:`simulate` with ``params[P_SYMBOL] + r`` as its symbol index.
 
@@ -624,22 +714,30 @@ def simulate_panel(time_ms, open_, high, low, close, volume, entry, exit_, entry
     ``(1, 1, k)``. Outputs: ``equity`` ``(g, n)``; ``total`` as in
     :func:`simulate`; series ``r`` writes rows ``trade_rows[r] .. trade_rows[r + 1] - 1`` of ``trades`` and
     ``fill_rows[r] .. fill_rows[r + 1] - 1`` of ``fills`` (int64 ``(g + 1,)`` offsets, each series' room as
-    :func:`simulate` needs it) and its counters in ``counts[r]`` (int64 ``(g, N_COUNTS)``). ``S``: scratch.
+    :func:`simulate` needs it never to pause) and its counters in ``counts[r]`` (int64 ``(g, N_COUNTS)``).
+    ``S``: scratch; ``ready``: int64 ``(1,)`` holding ``n`` or more (the plans are written in full).
 
     Returns the number of series run: ``g``, or fewer when a series' plan held an invalid value (that series is
-    the last one run; its ``counts`` hold the error).
+    the last one run; its ``counts`` hold the error; ``ERR_NO_ROOM`` if it paused, which the room above rules
+    out).
     """
     first = params[P_SYMBOL]
     g = close.shape[0]
     shared = entry_kind.shape[0] == 1
+    resume = g < 0  # False, typed as any bool (a literal False would compile simulate a second time)
     for r in range(g):
         p = 0 if shared else r
         x = 0 if exit_.shape[0] == 1 else r
         params[P_SYMBOL] = first + r
-        simulate(time_ms, open_[r], high[r], low[r], close[r], volume[r], entry[r], exit_[x], entry_kind[p],
-                 entry_price[p], stop_loss[p], take_profit[p], split, trailing[p], params, equity[r], total,
-                 trades[trade_rows[r] : trade_rows[r + 1]], fills[fill_rows[r] : fill_rows[r + 1]], S,
-                 counts[r])  # fmt: skip
+        status = simulate(
+            time_ms, open_[r], high[r], low[r], close[r], volume[r], entry[r], exit_[x], entry_kind[p], entry_price[p],
+            stop_loss[p], take_profit[p], split, trailing[p], params, equity[r], total,
+            trades[trade_rows[r] : trade_rows[r + 1]], fills[fill_rows[r] : fill_rows[r + 1]], S, counts[r], ready,
+            resume,
+        )  # fmt: skip
+        if status != DONE:
+            counts[r, C_ERROR] = ERR_NO_ROOM
+            counts[r, C_ERROR_BAR] = int(S[S_NEXT_BAR])
         if counts[r, C_ERROR] != 0:
             params[P_SYMBOL] = first
             return r + 1

@@ -18,6 +18,7 @@ KERNEL_ERRORS = {
     k.ERR_ENTRY_VALUE: "entry must be -1, 0 or +1",
     k.ERR_ENTRY_KIND: "entry_kind must be an EntryKind (0 market, 1 limit, 2 stop)",
     k.ERR_TRAILING: "trailing_stop must be NaN (none) or a positive price distance",
+    k.ERR_NO_ROOM: "the engine's trades / fills tables had no room for this bar (a fault of the engine, not the plan)",
 }
 
 #: The kernel's dtypes.

@@ -7,6 +7,7 @@ bar whose open time is ``open_time_ms[i]``, UTC). Prices are in quote currency, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -224,6 +225,36 @@ class OrderPlan:
             take_profit_split=split,
             trailing_stop=nan if trailing_stop is None else np.asarray(trailing_stop, dtype=np.float64),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedPlan:
+    """An order plan that is simulated while it is being written: the engine calls ``write`` on another thread and
+    simulates each bar as soon as its row is final, so computing the signals of a long series and simulating them
+    take about the time of the longer of the two instead of their sum (with two or more processor cores; on one,
+    the plan is written first).
+
+    Attributes:
+        plan: the plan being written. Its arrays must already be in the engine's dtypes and layouts (``entry``
+            int8, ``exit`` bool, prices float64, C-contiguous, writable, or left constant by
+            :meth:`OrderPlan.market`) so that the engine reads them in place; ``run_series`` refuses one it would
+            have to copy.
+        ready: int64 ``(1,)``, the number of rows of every per-bar column that are final. ``write`` raises it as
+            it goes, each time with an atomic store with release ordering
+            (:func:`~tsbot.backtest.array_kernels.publish`), rows in order, ending at ``len(plan)``. Start it at 0.
+        write: writes the rows and raises ``ready``; called once, with no arguments. Make it a compiled function
+            that releases the GIL (``nogil``), or the simulation cannot run beside it. An exception it raises is
+            raised by the engine.
+
+    :func:`~tsbot.backtest.strategies.reference.sma_cross_stream` makes one for the SMA crossover.
+    """
+
+    plan: OrderPlan
+    ready: np.ndarray
+    write: Callable[[], object]
+
+    def __len__(self) -> int:
+        return len(self.plan)
 
 
 @dataclass(frozen=True, slots=True)

@@ -294,6 +294,10 @@ def _plan_columns(plan: OrderPlan, g: int, n: int) -> tuple[np.ndarray, ...]:
     return entry, exit_, kind, price, stop, rows_of(tp, 2), split, trail
 
 
+#: ``ready`` argument of the kernel: every plan row is written.
+_ALL_READY = np.array([np.iinfo(np.int64).max], dtype=np.int64)
+
+
 def _simulate_rows(
     panel: CandlePanel,
     rows: slice,
@@ -307,16 +311,19 @@ def _simulate_rows(
     """One compiled call for the series ``rows``; their results."""
     entry = columns[0]
     g, n = entry.shape
-    room = np.zeros(g + 1, dtype=np.int64)
-    count_nonzero_rows(entry, room[1:])  # each entry signal opens at most one position
-    np.cumsum(room, out=room)
-    fill_room = room * (1 + max(columns[5].shape[-1], 1))
+    levels = columns[5].shape[-1]
+    entries = np.empty(g, dtype=np.int64)
+    count_nonzero_rows(entry, entries)  # each entry signal opens at most one position
+    room = np.zeros(g + 1, dtype=np.int64)  # so much room that no series pauses (see kernel.simulate)
+    np.cumsum(entries + k.TRADES_PER_BAR, out=room[1:])
+    fill_room = np.zeros(g + 1, dtype=np.int64)
+    np.cumsum(entries * (1 + max(levels, 1)) + levels + k.FILLS_PER_BAR, out=fill_room[1:])
     trades = np.empty((int(room[-1]), len(TRADE_FIELDS)))
     fills = np.empty((int(fill_room[-1]), len(FILL_FIELDS)))
     equity = np.empty((g, n))
     counts = np.empty((g, k.N_COUNTS), dtype=np.int64)
     done = k.simulate_panel(clock, *prices, *columns, params, equity, total, trades, fills, room, fill_room, state,
-                            counts)  # fmt: skip
+                            counts, _ALL_READY)  # fmt: skip
     c = counts[:done].tolist()
     if c[-1][k.C_ERROR]:
         key = panel.keys[rows.start + done - 1]

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import talib
 
-from tsbot.backtest.array_kernels import count_nonzero_rows
+from tsbot.backtest.array_kernels import PUBLISH_EVERY, count_nonzero_rows, sma_crossings
 from tsbot.backtest.strategies.base import crosses
-from tsbot.backtest.strategies.reference import sma_cross_signals
+from tsbot.backtest.strategies.reference import sma_cross_signals, sma_cross_stream
 from tsbot.core.errors import ConfigError
 
 
@@ -92,6 +92,28 @@ def test_a_period_outside_talib_range_is_a_config_error(fast: int, slow: int) ->
 def test_three_dimensional_prices_are_refused() -> None:
     with pytest.raises(ValueError, match=r"\(n,\) or \(m, n\)"):
         sma_cross_signals(np.ones((2, 3, 4)), 2, 3)
+
+
+def test_crossings_that_publish_their_progress_are_the_same_bits_and_end_at_n() -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 49, 50, 51, PUBLISH_EVERY, 3 * PUBLISH_EVERY + 17):
+        x = walk(rng, n)
+        if n > 20:
+            x[:13] = np.nan
+        ready = np.zeros(1, dtype=np.int64)
+        up, down = np.empty(n, dtype=np.bool_), np.empty(n, dtype=np.bool_)
+        sma_crossings(x, 10, 50, up, down, ready)
+        ref_up, ref_down = talib_signals(x, 10, 50)
+        np.testing.assert_array_equal(up, ref_up, err_msg=f"n={n}")
+        np.testing.assert_array_equal(down, ref_down, err_msg=f"n={n}")
+        assert int(ready[0]) == n
+
+
+def test_sma_cross_stream_checks_its_periods_and_shape() -> None:
+    with pytest.raises(ConfigError, match="period"):
+        sma_cross_stream(np.ones(100), 1, 50)
+    with pytest.raises(ValueError, match=r"shape \(n,\)"):
+        sma_cross_stream(np.ones((2, 100)), 10, 50)
 
 
 def test_count_nonzero_rows_counts_each_row() -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
 
 from tsbot.backtest.array_kernels import sma_crossings, sma_crossings_rows
-from tsbot.backtest.models import BacktestConfig, OrderPlan
+from tsbot.backtest.models import BacktestConfig, OrderPlan, StreamedPlan
 from tsbot.backtest.strategies.base import Param, SeriesContext, Strategy, replace_config
 from tsbot.core.errors import ConfigError
 from tsbot.market.models import CandleFrame
@@ -30,9 +31,7 @@ def sma_cross_signals(close: np.ndarray, fast: int, slow: int) -> tuple[np.ndarr
         ConfigError: a period outside TA-Lib's range ``[2, 100000]``.
         ValueError: ``close`` has neither one nor two dimensions.
     """
-    for name, period in (("fast", fast), ("slow", slow)):
-        if not _MIN_PERIOD <= period <= _MAX_PERIOD:
-            raise ConfigError(f"SMA {name} period {period} is outside [{_MIN_PERIOD}, {_MAX_PERIOD}]")
+    _check_periods(fast, slow)
     x = np.ascontiguousarray(close, dtype=np.float64)
     if x.ndim not in (1, 2):
         raise ValueError(f"sma_cross_signals needs close prices of shape (n,) or (m, n), got {x.shape}")
@@ -40,6 +39,34 @@ def sma_cross_signals(close: np.ndarray, fast: int, slow: int) -> tuple[np.ndarr
     down = np.empty(x.shape, dtype=np.bool_)
     (sma_crossings if x.ndim == 1 else sma_crossings_rows)(x, int(fast), int(slow), up, down)
     return up, down
+
+
+def sma_cross_stream(close: np.ndarray, fast: int, slow: int) -> StreamedPlan:
+    """The plan of :func:`sma_cross_signals` (entries on crosses above, exits on crosses below, market orders) for
+    one series ``close`` float64 ``(n,)``, as a :class:`~tsbot.backtest.models.StreamedPlan`: ``run_series``
+    computes the crossings on a worker thread and simulates each bar as soon as its signals are written. The
+    signals are the same bits as :func:`sma_cross_signals` gives.
+
+    Raises:
+        ConfigError: a period outside TA-Lib's range ``[2, 100000]``.
+        ValueError: ``close`` is not one series ``(n,)``.
+    """
+    _check_periods(fast, slow)
+    x = np.ascontiguousarray(close, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"sma_cross_stream needs the close prices of one series, shape (n,), got {x.shape}")
+    up = np.empty(x.shape, dtype=np.bool_)
+    down = np.empty(x.shape, dtype=np.bool_)
+    ready = np.zeros(1, dtype=np.int64)
+    return StreamedPlan(
+        OrderPlan.market(up, down), ready, partial(sma_crossings, x, int(fast), int(slow), up, down, ready)
+    )
+
+
+def _check_periods(fast: int, slow: int) -> None:
+    for name, period in (("fast", fast), ("slow", slow)):
+        if not _MIN_PERIOD <= period <= _MAX_PERIOD:
+            raise ConfigError(f"SMA {name} period {period} is outside [{_MIN_PERIOD}, {_MAX_PERIOD}]")
 
 
 class SmaCross(Strategy):
