@@ -108,6 +108,7 @@ import numpy as np
 from tsbot.backtest import kernel as k
 from tsbot.backtest.array_kernels import crossings, same_values, sma_crossings, sma_crossings_rows
 from tsbot.backtest.kernel_inputs import (
+    ALL_ROWS_READY,
     I64,
     KERNEL_ERRORS,
     check_config,
@@ -209,7 +210,7 @@ def _simulate(
     equity = np.empty(len(candles))
     trades = np.empty((trade_rows, len(TRADE_FIELDS)))
     fills = np.empty((fill_rows, len(FILL_FIELDS)))
-    ready = _ALL_READY if writer is None else writer.ready
+    ready = ALL_ROWS_READY if writer is None else writer.ready
     status = k.simulate(*inputs, params, equity, total, trades, fills, state, counts, ready, False)
     while status != k.DONE:
         if status == k.PAUSED_ROOM:
@@ -225,10 +226,6 @@ def _simulate(
     return SymbolResult(
         key, candles, equity, _trim(trades, c[k.C_TRADES]), _trim(fills, c[k.C_FILLS]), rejected
     )
-
-
-#: ``ready`` argument of the kernel for a plan written in full.
-_ALL_READY = np.array([np.iinfo(np.int64).max], dtype=np.int64)
 
 
 def _grown(table: np.ndarray, rows: int) -> np.ndarray:

@@ -24,6 +24,9 @@ KERNEL_ERRORS = {
 #: The kernel's dtypes.
 I64, F64, I8, BOOL = (np.dtype(t) for t in (np.int64, np.float64, np.int8, np.bool_))
 
+#: The kernel's ``ready`` argument for a plan written in full (every row is final).
+ALL_ROWS_READY = np.array([np.iinfo(np.int64).max], dtype=np.int64)
+
 
 def check_config(config: BacktestConfig, initial_equity: float) -> None:
     """Raise ConfigError for a setting out of range (``initial_equity``: the sleeve of one series)."""

@@ -27,6 +27,7 @@ from tsbot.backtest import kernel as k
 from tsbot.backtest.array_kernels import count_nonzero_rows
 from tsbot.backtest.engine import REJECT_REASONS
 from tsbot.backtest.kernel_inputs import (
+    ALL_ROWS_READY,
     BOOL,
     F64,
     I8,
@@ -294,10 +295,6 @@ def _plan_columns(plan: OrderPlan, g: int, n: int) -> tuple[np.ndarray, ...]:
     return entry, exit_, kind, price, stop, rows_of(tp, 2), split, trail
 
 
-#: ``ready`` argument of the kernel: every plan row is written.
-_ALL_READY = np.array([np.iinfo(np.int64).max], dtype=np.int64)
-
-
 def _simulate_rows(
     panel: CandlePanel,
     rows: slice,
@@ -323,7 +320,7 @@ def _simulate_rows(
     equity = np.empty((g, n))
     counts = np.empty((g, k.N_COUNTS), dtype=np.int64)
     done = k.simulate_panel(clock, *prices, *columns, params, equity, total, trades, fills, room, fill_room, state,
-                            counts, _ALL_READY)  # fmt: skip
+                            counts, ALL_ROWS_READY)  # fmt: skip
     c = counts[:done].tolist()
     if c[-1][k.C_ERROR]:
         key = panel.keys[rows.start + done - 1]
