@@ -24,7 +24,7 @@ of the single series and on the first ``--bt-symbols`` series, and its bars/s is
 
 Peers are installed by the ``bench`` extra: ``pip install -e ".[bench]"``.
 
-    python bench/backtest_peers.py [--repeat 3] [--bt-bars 100000] [--bt-symbols 10] [--cases single many]
+    python bench/backtest_peers.py [--repeat 5] [--bt-bars 100000] [--bt-symbols 10] [--cases single many]
 
 ``--bt-bars 0`` (single series) and ``--bt-symbols 0`` (many series) leave backtesting.py out.
 """
@@ -254,7 +254,7 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--bt-bars", type=int, default=100_000)
     parser.add_argument("--bt-symbols", type=int, default=10)
     parser.add_argument(
