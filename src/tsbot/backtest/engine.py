@@ -4,6 +4,8 @@ candles.
 :func:`run_series` simulates one series (one sleeve of equity); :func:`run_backtest` runs several, each with
 an equal share of the initial equity, and adds their equity into a portfolio curve;
 :func:`~tsbot.backtest.panel.run_panel` does the same for series on one clock given as a panel, group by group.
+:func:`run_series` also takes a :class:`~tsbot.backtest.models.StreamedPlan`, a plan still being written on another
+thread, and simulates each bar as soon as its row is final: the same rules, the same numbers.
 The loop is compiled with numba (:mod:`tsbot.backtest.kernel`). The rules below are the whole contract.
 
 Time
