@@ -253,9 +253,6 @@ class StreamedPlan:
     ready: np.ndarray
     write: Callable[[], object]
 
-    def __len__(self) -> int:
-        return len(self.plan)
-
 
 @dataclass(frozen=True, slots=True)
 class BacktestConfig:

@@ -1,4 +1,5 @@
-"""Tiny hand-made candle series and order plans for the backtest engine's tests."""
+"""Candle series and order plans for the backtest engine's tests: tiny hand-made ones, and random ones (random
+walks with gaps and dead bars; plans with every kind of order) for the property tests."""
 
 from __future__ import annotations
 
@@ -87,3 +88,34 @@ def plan(
 def trades(result: SymbolResult) -> list[dict[str, float]]:
     """The trade rows as dicts keyed by :data:`TRADE_FIELDS`."""
     return [dict(zip(TRADE_FIELDS, row.tolist(), strict=True)) for row in result.trades]
+
+
+def random_candles(rng: np.random.Generator, n: int) -> CandleFrame:
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
+    gap = rng.normal(0, 0.01, n) * (rng.random(n) < 0.2)
+    open_ = np.r_[100.0, close[:-1]] * np.exp(gap)
+    high = np.maximum(open_, close) * (1 + rng.exponential(0.01, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.02, n))
+    volume = np.where(rng.random(n) < 0.1, 0.0, 1.0)
+    dead = rng.random(n) < 0.05
+    for a in (open_, high, low, close):
+        a[dead] = np.nan
+    times = T0 + H * np.cumsum(rng.integers(1, 4, n))  # some hours missing
+    return CandleFrame(times.astype(np.int64), open_, high, low, close, volume)
+
+
+def random_plan(rng: np.random.Generator, candles: CandleFrame, levels: int) -> OrderPlan:
+    n = len(candles)
+    ref = np.nan_to_num(candles.close, nan=100.0)
+    side = rng.choice([-1, 0, 0, 0, 1], n).astype(np.int8)
+    kind = rng.integers(0, 3, n).astype(np.int8)
+    price = ref * (1 + rng.normal(0, 0.03, n))
+    price[rng.random(n) < 0.05] = np.nan
+    distance = ref * rng.uniform(0.005, 0.08, n)
+    stop = np.where(rng.random(n) < 0.3, np.nan, ref - side * distance * rng.choice([1, 1, 1, -1], n))
+    step = ref[:, None] * rng.uniform(0.005, 0.05, (n, 1)) * np.arange(1, levels + 1)
+    targets = ref[:, None] + side[:, None] * step
+    targets[rng.random((n, levels)) < 0.2] = np.nan
+    split = rng.dirichlet(np.ones(levels)) if levels else np.empty(0)
+    trail = np.where(rng.random(n) < 0.6, np.nan, ref * rng.uniform(0.005, 0.05, n))
+    return OrderPlan(side, rng.random(n) < 0.1, kind, price, stop, targets, split, trail)

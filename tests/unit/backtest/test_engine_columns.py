@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.unit.backtest.test_engine_properties import random_candles
+from tests.unit.backtest.engine_bars import random_candles
 
 from tsbot.backtest.engine import run_series
 from tsbot.backtest.models import (

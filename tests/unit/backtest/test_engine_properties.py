@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.backtest.engine_bars import T0, H
+from tests.unit.backtest.engine_bars import random_candles, random_plan
 
 from tsbot.backtest.engine import run_series
-from tsbot.backtest.models import FILL_FIELDS, TRADE_FIELDS, BacktestConfig, FillAt, OrderPlan, Sizing
-from tsbot.market.models import CandleFrame
+from tsbot.backtest.models import FILL_FIELDS, TRADE_FIELDS, BacktestConfig, FillAt, Sizing
 
 PNL = TRADE_FIELDS.index("pnl")
 QTY = TRADE_FIELDS.index("qty")
@@ -18,37 +17,6 @@ EXITS = TRADE_FIELDS.index("exits")
 ENTRY_BAR = TRADE_FIELDS.index("entry_bar")
 F_QTY = FILL_FIELDS.index("qty")
 F_ENTRY = FILL_FIELDS.index("is_entry")
-
-
-def random_candles(rng: np.random.Generator, n: int) -> CandleFrame:
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.03, n)))
-    gap = rng.normal(0, 0.01, n) * (rng.random(n) < 0.2)
-    open_ = np.r_[100.0, close[:-1]] * np.exp(gap)
-    high = np.maximum(open_, close) * (1 + rng.exponential(0.01, n))
-    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.02, n))
-    volume = np.where(rng.random(n) < 0.1, 0.0, 1.0)
-    dead = rng.random(n) < 0.05
-    for a in (open_, high, low, close):
-        a[dead] = np.nan
-    times = T0 + H * np.cumsum(rng.integers(1, 4, n))  # some hours missing
-    return CandleFrame(times.astype(np.int64), open_, high, low, close, volume)
-
-
-def random_plan(rng: np.random.Generator, candles: CandleFrame, levels: int) -> OrderPlan:
-    n = len(candles)
-    ref = np.nan_to_num(candles.close, nan=100.0)
-    side = rng.choice([-1, 0, 0, 0, 1], n).astype(np.int8)
-    kind = rng.integers(0, 3, n).astype(np.int8)
-    price = ref * (1 + rng.normal(0, 0.03, n))
-    price[rng.random(n) < 0.05] = np.nan
-    distance = ref * rng.uniform(0.005, 0.08, n)
-    stop = np.where(rng.random(n) < 0.3, np.nan, ref - side * distance * rng.choice([1, 1, 1, -1], n))
-    step = ref[:, None] * rng.uniform(0.005, 0.05, (n, 1)) * np.arange(1, levels + 1)
-    targets = ref[:, None] + side[:, None] * step
-    targets[rng.random((n, levels)) < 0.2] = np.nan
-    split = rng.dirichlet(np.ones(levels)) if levels else np.empty(0)
-    trail = np.where(rng.random(n) < 0.6, np.nan, ref * rng.uniform(0.005, 0.05, n))
-    return OrderPlan(side, rng.random(n) < 0.1, kind, price, stop, targets, split, trail)
 
 
 @settings(max_examples=150, deadline=None)

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.unit.backtest.engine_bars import KEY, T0, H, bars, config, flat, plan
-from tests.unit.backtest.test_engine_properties import random_candles, random_plan
+from tests.unit.backtest.engine_bars import KEY, T0, H, bars, config, flat, plan, random_candles, random_plan
 
 from tsbot.backtest import engine
 from tsbot.backtest import kernel as k

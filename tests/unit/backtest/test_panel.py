@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.unit.backtest.engine_bars import T0, H
-from tests.unit.backtest.test_engine_properties import random_candles, random_plan
+from tests.unit.backtest.engine_bars import T0, H, random_candles, random_plan
 
 from tsbot.backtest import kernel
 from tsbot.backtest.engine import compile_kernels, run_backtest
