@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tests.support.readme import README, readme_command_lines
 
 EXE = str(Path(sys.executable).with_name("tsbot"))
 
@@ -98,6 +100,35 @@ def test_lookahead_passes_for_built_in_strategies(env: dict[str, str]) -> None:
     reports = json.loads(result.stdout)
     assert [r["strategy"] for r in reports] == ["scalping", "swing", "ai_adaptive", "fused", "sma_cross"]
     assert all(r["passed"] and r["checked_bars"] == 8 for r in reports)
+
+
+def test_lookahead_checks_each_series_at_its_own_timeframe_when_none_is_named(env: dict[str, str]) -> None:
+    # the bundled crypto is stored at 1h and the stocks at 1d; each series is checked on its own
+    result = _tsbot(
+        "lookahead", "--strategy", "sma_cross", "--symbols", "BTC/USDT", "SPY", "--samples", "4", "--json", env=env
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    reports = json.loads(result.stdout)
+    assert [r["series"] for r in reports] == ["binance:BTC/USDT:1h", "us:SPY:1d"]
+    assert all(r["passed"] and r["checked_bars"] == 4 for r in reports)
+
+
+def test_a_backtest_of_series_in_several_timeframes_asks_for_one(env: dict[str, str]) -> None:
+    # bad input tried: a portfolio of a 1h and a 1d series with no --timeframe
+    result = _tsbot("backtest", "--strategy", "sma_cross", "--symbols", "BTC/USDT", "SPY", env=env)
+    assert result.returncode == 1 and result.stdout == ""
+    message = " ".join(result.stderr.split())
+    assert "(1h: 1 series, 1d: 1 series)" in message and "--timeframe 1h" in message
+
+
+def test_the_readme_sma_cross_example_runs_as_written(env: dict[str, str]) -> None:
+    line = next(
+        x for x in readme_command_lines(README.read_text()) if x.startswith("backtest --strategy sma_cross")
+    )
+    result = _tsbot(*shlex.split(line), env=env)
+    assert result.returncode == 0, result.stderr
+    title = " ".join(result.stdout.split())
+    assert "sma_cross on ADA/USDT" in title and "XRP/USDT 1h" in title  # every bundled 1h pair
 
 
 @pytest.mark.slow

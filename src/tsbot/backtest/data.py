@@ -21,16 +21,24 @@ from tsbot.signals.service import resolve_symbols
 
 
 async def choose_series(
-    candles: CandleStore, symbols: Sequence[str] | None, timeframe: Timeframe | None, trading: TradingConfig
+    candles: CandleStore,
+    symbols: Sequence[str] | None,
+    timeframe: Timeframe | None,
+    trading: TradingConfig,
+    *,
+    every_timeframe: bool = False,
 ) -> list[SeriesInfo]:
     """The stored series to backtest: the requested symbols (else the watchlist, else all) at one timeframe.
 
-    The timeframe is ``timeframe``, else ``trading.timeframe``, else the only one the chosen symbols have.
+    The timeframe is ``timeframe``, else ``trading.timeframe``, else the only one the chosen symbols have. With
+    ``every_timeframe`` (for checks made series by series, such as ``tsbot lookahead``) and neither of the first
+    two set, every chosen series is kept, at whichever timeframe it is stored.
 
     Raises:
         EmptyStoreError: no candles are stored.
         UnknownSymbolError: a requested symbol is not stored.
-        NotFoundError: no chosen series has the timeframe, or several timeframes exist and none was named.
+        NotFoundError: no chosen series has the timeframe, or several timeframes exist and none was named (the
+            message counts the series of each and names the option to choose with).
     """
     available = await candles.series()
     if not available:
@@ -40,11 +48,13 @@ async def choose_series(
     tf = timeframe or trading.timeframe
     have = sorted({s.key.timeframe for s in chosen}, key=lambda t: t.ms)
     if tf is None:
+        if every_timeframe:
+            return chosen
         if len(have) > 1:
+            counts = ", ".join(f"{t.value}: {sum(s.key.timeframe == t for s in chosen)} series" for t in have)
             raise NotFoundError(
-                "these series come in several timeframes ("
-                + ", ".join(t.value for t in have)
-                + "); choose one with --timeframe"
+                f"these series come in several timeframes ({counts}); a backtest runs on one: choose it with "
+                f"--timeframe (e.g. --timeframe {have[0].value})"
             )
         tf = have[0]
     picked = [s for s in chosen if s.key.timeframe == tf]

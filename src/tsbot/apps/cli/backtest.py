@@ -90,13 +90,16 @@ async def _load(
     sentiment: bool,
     ml: bool,
     walk_forward: bool,
+    every_timeframe: bool = False,
 ) -> tuple[list[SeriesData], MlHooks | None]:
     from tsbot.backtest.data import choose_series, load_series
     from tsbot.backtest.ml import MlHooks
 
     tf = Timeframe.parse(timeframe) if timeframe else None
     async with open_services(settings) as services:
-        infos = await choose_series(services.candles, symbols, tf, settings.trading)
+        infos = await choose_series(
+            services.candles, symbols, tf, settings.trading, every_timeframe=every_timeframe
+        )
         headlines = services.headlines if sentiment and strategy.uses_sentiment else None
         data = await load_series(services.candles, headlines, infos, settings.trading, end_ms=end_ms)
         hooks = None
@@ -306,14 +309,17 @@ def lookahead_command(
         str | None, typer.Option("--strategy", help="Strategy to check (default: every built-in one).")
     ] = None,
     symbols: SymbolsOpt = None,
-    timeframe: TimeframeOpt = None,
+    timeframe: Annotated[
+        str | None, typer.Option(help="Check only the series of this timeframe (default: every one stored).")
+    ] = None,
     samples: Annotated[int, typer.Option(help="Bars checked per series.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
 ) -> None:
     """Prove that strategies never look ahead nor depend on where the history starts.
 
     Every sampled signal is recomputed on data cut at its bar, and on data starting later; any difference is
-    reported, and the exit code is then 1.
+    reported, and the exit code is then 1. Each series is checked on its own, so with no --timeframe every chosen
+    symbol is checked at each timeframe it is stored in.
     """
     from tsbot.backtest.lookahead import check_strategy
 
@@ -324,7 +330,17 @@ def lookahead_command(
     except TsbotError as exc:
         raise _fail(str(exc)) from None
     data, _ = run(
-        _load(settings, strategies[0], symbols, timeframe, None, sentiment=True, ml=False, walk_forward=False)
+        _load(
+            settings,
+            strategies[0],
+            symbols,
+            timeframe,
+            None,
+            sentiment=True,
+            ml=False,
+            walk_forward=False,
+            every_timeframe=True,
+        )
     )
     reports = []
     with progress_bar() as bar:
