@@ -318,8 +318,8 @@ def lookahead_command(
     """Prove that strategies never look ahead nor depend on where the history starts.
 
     Every sampled signal is recomputed on data cut at its bar, and on data starting later; any difference is
-    reported, and the exit code is then 1. Each series is checked on its own, so with no --timeframe every chosen
-    symbol is checked at each timeframe it is stored in.
+    reported, and the exit code is then 1. Each series is checked on its own, so with no --timeframe (here or
+    in trading.yaml) every chosen symbol is checked at each timeframe it is stored in.
     """
     from tsbot.backtest.lookahead import check_strategy
 
