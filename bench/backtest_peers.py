@@ -7,7 +7,9 @@ The reference strategy is an SMA(10) / SMA(50) crossover, long only, all in, fil
 * 100 symbols x 10,000 bars.
 
 For each engine the timing covers the moving averages, the crossover signals and the simulation (best of
-``--repeat`` runs after a warm-up that compiles what needs compiling, the same for both engines). Each gets the
+``--repeat`` rounds after a warm-up that compiles what needs compiling, the same for both engines; each round runs
+every tsbot variant and vectorbt once, in turn, so a slow spell of a shared machine weighs on all of them alike).
+It prints the processor it ran on first: the ratios depend on it. Each gets the
 candles already in memory, as arrays (tsbot: a :class:`~tsbot.backtest.panel.CandlePanel`; vectorbt: the close
 prices, one column per symbol). Results are read after the timing: vectorbt computes its value curve then, tsbot's
 equity curves are made inside the timed run. tsbot runs one series through ``run_series``
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -82,6 +85,32 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
         out = fn()
         best = min(best, time.perf_counter() - t)
     return best, out
+
+
+def best_in_rounds(repeat: int, runs: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+    """The best time (s) and last result of each run over ``repeat`` rounds, each round running every one once, in
+    turn: a slow spell of a shared machine then falls on all of them alike instead of on one, so the ratios
+    between them hold better than with one run's repeats after another's."""
+    best = {name: (float("inf"), None) for name in runs}
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            out = fn()
+            best[name] = (min(best[name][0], time.perf_counter() - t), out)
+    return best
+
+
+def machine() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else the platform's word for it) and core count."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            name = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name
+            )
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} logical cores"
 
 
 def panel_of(close: np.ndarray, time_ms: np.ndarray | None = None) -> CandlePanel:
@@ -202,8 +231,14 @@ def run_backtesting_py(close: np.ndarray) -> list[tuple[int, float]]:
 def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.ndarray) -> None:
     # one clock for every series, as vectorbt gets one index for all its columns
     panel = panel_of(close)
-    t_ts, result = best_of(repeat, lambda: run_tsbot(panel))
-    t_vbt, pf = best_of(repeat, lambda: run_vectorbt(close))
+    runs: dict[str, Callable[[], Any]] = {"tsbot": lambda: run_tsbot(panel)}
+    if THREADS > 1:
+        runs["threads"] = lambda: run_tsbot(panel, THREADS)
+    if close.shape[0] > 1:
+        runs["per series"] = lambda: run_tsbot_per_series(panel)
+    runs["vectorbt"] = lambda: run_vectorbt(close)  # each engine's first run of a round follows the other's
+    timed = best_in_rounds(repeat, runs)
+    (t_ts, result), (t_vbt, pf) = timed["tsbot"], timed["vectorbt"]
     ours, theirs = tsbot_results(result), vectorbt_results(pf)
     trades_ours = sum(t for t, _ in ours)
     trades_vbt = sum(t for t, _ in theirs)
@@ -215,7 +250,7 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
     print(f"  equity        largest relative difference to vectorbt over all bars: {rel:.2e}")
     print(f"  tsbot          {t_ts * 1e3:9.1f} ms  {bars / t_ts:14,.0f} bars/s")
     if THREADS > 1:
-        t_th, threaded = best_of(repeat, lambda: run_tsbot(panel, THREADS))
+        t_th, threaded = timed["threads"]
         same = all(
             a == b and np.array_equal(x, y)
             for (a, x), (b, y) in zip(ours, tsbot_results(threaded), strict=True)
@@ -226,7 +261,7 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
             f"({t_vbt / t_th:.1f}x vectorbt, which runs on one thread; same trades and equity: {same})"
         )
     if close.shape[0] > 1:
-        t_ps, per_series = best_of(repeat, lambda: run_tsbot_per_series(panel))
+        t_ps, per_series = timed["per series"]
         same = all(
             a == b and np.array_equal(x, y)
             for (a, x), (b, y) in zip(ours, tsbot_results(per_series), strict=True)
@@ -270,6 +305,9 @@ def main() -> None:
     # Both engines run in this one process with freed arrays kept for reuse, as `tsbot backtest` runs.
     keep_freed_memory()
     compile_kernels()
+    print(
+        f"machine: {machine()}; best of {args.repeat} rounds, each round running tsbot and vectorbt in turn"
+    )
     warm = random_walks(2, 2_000, 0)
     run_tsbot(panel_of(warm))
     run_tsbot(panel_of(warm[:1]))
