@@ -24,6 +24,7 @@ from tsbot.backtest.models import (
 )
 from tsbot.backtest.strategies.base import SeriesContext, Strategy
 from tsbot.core.errors import DataError
+from tsbot.core.time import from_ms
 from tsbot.market.models import CandleFrame, SeriesKey
 
 _T_BARS = (TRADE_FIELDS.index("entry_bar"), TRADE_FIELDS.index("exit_bar"))
@@ -88,7 +89,7 @@ def run_strategy(
     for item in data:
         lo, hi = window_bounds(item.candles, start_ms, end_ms)
         if hi <= lo:
-            problems.append(f"{item.key.symbol}: no bars in the requested period")
+            problems.append(f"{item.key.symbol}: no bars in the requested period{_stored_span(item.candles)}")
             continue
         if hi <= warmup:
             problems.append(
@@ -104,6 +105,16 @@ def run_strategy(
     if not runs:
         raise DataError("nothing to backtest: " + "; ".join(problems or ["no series given"]))
     return run_backtest(runs, strategy.broker(config))
+
+
+def _stored_span(candles: CandleFrame) -> str:
+    """``"; its bars open from A to B UTC"`` for a series with bars (minutes shown when a bar is intraday)."""
+    if not len(candles):
+        return "; it has no bars"
+    first, last = (from_ms(int(candles.open_time_ms[i])) for i in (0, -1))
+    daily = first.hour == first.minute == last.hour == last.minute == 0
+    fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
+    return f"; its bars open from {first:{fmt}} to {last:{fmt}} UTC"
 
 
 def _window_plan(

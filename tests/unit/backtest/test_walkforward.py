@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from tsbot.backtest.strategies import build_strategy
 from tsbot.backtest.walkforward import make_folds, walk_forward
 from tsbot.config import TradingConfig
 from tsbot.core.errors import DataError
+from tsbot.core.time import from_ms
 from tsbot.market.models import CandleFrame
 
 ENTRY_T = TRADE_FIELDS.index("entry_time_ms")
@@ -54,6 +56,28 @@ def test_a_series_shorter_than_the_warm_up_is_refused_with_the_reason(data: list
     result = run_strategy(build_strategy("fused", TradingConfig()), mixed, BacktestConfig(), notes=notes)
     assert [k.symbol for k in result.keys] == [data[1].key.symbol]
     assert notes and data[0].key.symbol in notes[0]
+
+
+def test_a_period_with_no_bars_is_refused_with_the_bars_the_series_has(data: list[SeriesData]) -> None:
+    # bad input tried: a period after the last bar; a daily series and an empty one
+    strategy = build_strategy("sma_cross", TradingConfig())
+    t = data[0].candles.open_time_ms
+    with pytest.raises(DataError) as raised:
+        run_strategy(strategy, data[:1], BacktestConfig(), start_ms=int(t[-1]) + 3_600_000)
+    first, last = (from_ms(int(t[i])).strftime("%Y-%m-%d %H:%M") for i in (0, -1))
+    assert str(raised.value) == (
+        f"nothing to backtest: BTC/USDT: no bars in the requested period; its bars open from {first} to {last} UTC"
+    )
+    day = 86_400_000
+    daily = CandleFrame(*(np.arange(300, dtype=np.int64) * day, *[np.full(300, 100.0)] * 4, np.ones(300)))
+    empty = daily.tail(0)
+    series = [SeriesData(replace(data[0].key, symbol="SPY"), daily), SeriesData(data[1].key, empty)]
+    with pytest.raises(DataError) as raised:
+        run_strategy(strategy, series, BacktestConfig(), start_ms=400 * day)
+    assert str(raised.value) == (
+        "nothing to backtest: SPY: no bars in the requested period; its bars open from 1970-01-01 to 1970-10-27 UTC; "
+        "ETH/USDT: no bars in the requested period; it has no bars"
+    )
 
 
 def test_folds_split_the_window_into_equal_segments_after_a_training_one() -> None:
