@@ -78,15 +78,6 @@ def random_walks(symbols: int, bars: int, seed: int) -> np.ndarray:
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (symbols, bars)), axis=1))
 
 
-def best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
 def best_in_rounds(
     repeat: int, runs: dict[str, Callable[[], Any]], in_a_row: int = 2
 ) -> dict[str, tuple[float, Any]]:
@@ -282,7 +273,9 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
     bt_bars = int(bt_rows.size)
     if not bt_bars:
         return
-    t_bt, bt_out = best_of(1, lambda: run_backtesting_py(bt_rows))
+    t_bt, bt_out = best_in_rounds(1, {"backtesting.py": lambda: run_backtesting_py(bt_rows)}, 1)[
+        "backtesting.py"
+    ]
     ours_bt = tsbot_results(run_tsbot(panel_of(bt_rows)))
     print(
         f"  backtesting.py {t_bt * 1e3:9.1f} ms  {bt_bars / t_bt:14,.0f} bars/s on {bt_bars:,} bars "
