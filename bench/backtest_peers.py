@@ -273,9 +273,8 @@ def compare(label: str, bars: int, close: np.ndarray, repeat: int, bt_rows: np.n
     bt_bars = int(bt_rows.size)
     if not bt_bars:
         return
-    t_bt, bt_out = best_in_rounds(1, {"backtesting.py": lambda: run_backtesting_py(bt_rows)}, 1)[
-        "backtesting.py"
-    ]
+    once = best_in_rounds(1, {"backtesting.py": lambda: run_backtesting_py(bt_rows)}, in_a_row=1)
+    t_bt, bt_out = once["backtesting.py"]
     ours_bt = tsbot_results(run_tsbot(panel_of(bt_rows)))
     print(
         f"  backtesting.py {t_bt * 1e3:9.1f} ms  {bt_bars / t_bt:14,.0f} bars/s on {bt_bars:,} bars "
